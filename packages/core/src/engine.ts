@@ -1,0 +1,752 @@
+import { hostname } from 'node:os';
+import type { Backend, JsonObject, RecordKey, Slot } from './backend.js';
+import { type Clock, type Random, systemClock } from './clock.js';
+import {
+  BusyError,
+  CorruptStateError,
+  InterruptedError,
+  RunOnceError,
+  TaskFailedError,
+  UsageError,
+  WaitTimeoutError,
+} from './errors.js';
+import { Events, type RunOnceEventName, type RunOnceEvents } from './events.js';
+import { Lease } from './lease.js';
+import { type Duration, parseDuration, validateName, validateScope } from './names.js';
+import {
+  type Attempt,
+  AttemptState,
+  decodeAttempt,
+  encodeAttempt,
+  type ScopeState,
+  type ScopeView,
+  viewScope,
+} from './states.js';
+
+export type OnBusy = 'wait' | 'skip' | 'fail';
+
+export interface RunOnceOptions {
+  readonly backend: Backend;
+  /** Isolates apps and environments (`shop-prod`). Default `default`. */
+  readonly namespace?: string;
+  /** Who this instance is, as stored in attempts. Default `<hostname>:<pid>`. */
+  readonly owner?: string;
+  readonly clock?: Clock;
+  readonly random?: Random;
+}
+
+export interface RunOptions {
+  /** The run-once window. Default: the task's current generation, else `initial`. */
+  readonly scope?: string;
+  /** What to do while another instance runs the task. Default `wait`. */
+  readonly onBusy?: OnBusy;
+  /** How long a silent owner is trusted. Default `30s`; heartbeats every lease/3. */
+  readonly lease?: Duration;
+  /** Give up waiting after this long. Default `30m`. */
+  readonly waitTimeout?: Duration;
+  /** Failed attempts that may be retried in the same scope. Default 0. */
+  readonly retries?: number;
+  /** Crashed or interrupted attempts that may be taken over. Default 3. */
+  readonly maxTakeovers?: number;
+  /** The caller's interruption (SIGINT/SIGTERM): aborts the task and records the attempt abandoned. */
+  readonly signal?: AbortSignal;
+}
+
+export interface TaskContext {
+  readonly namespace: string;
+  readonly task: string;
+  readonly scope: string;
+  readonly attempt: number;
+  /** Strictly increasing per scope: store it with the task's own writes. Same as `attempt`. */
+  readonly fencingToken: number;
+  readonly owner: string;
+  /** Aborted when the lease is lost or the caller is interrupted. */
+  readonly signal: AbortSignal;
+}
+
+export interface Outcome<T> {
+  /** `done`, or `running` when `onBusy: 'skip'` found another instance at work. */
+  readonly state: 'done' | 'running';
+  readonly ranHere: boolean;
+  readonly namespace: string;
+  readonly task: string;
+  readonly scope: string;
+  /** The attempt that succeeded (or is running elsewhere). */
+  readonly attempt: number;
+  readonly owner: string;
+  readonly finishedAt?: string | undefined;
+  /** What the task returned, when it ran here. */
+  readonly result?: T;
+}
+
+export interface AttemptStatus {
+  readonly attempt: number;
+  readonly owner: string;
+  readonly state: AttemptState;
+  readonly startedAt: string;
+  readonly finishedAt: string | null;
+  readonly exitCode: number | null;
+  readonly error: string | null;
+  readonly heartbeatAt?: string;
+  readonly reason?: string;
+}
+
+export interface TaskStatus {
+  readonly namespace: string;
+  readonly task: string;
+  readonly scope: string;
+  readonly state: ScopeState;
+  readonly attempts: AttemptStatus[];
+}
+
+export interface LockOptions {
+  readonly lease?: Duration;
+  readonly onBusy?: Exclude<OnBusy, 'skip'> | 'skip';
+  readonly waitTimeout?: Duration;
+  readonly signal?: AbortSignal;
+}
+
+export interface LockHandle {
+  readonly name: string;
+  /** Strictly increasing per lock name. */
+  readonly fencingToken: number;
+  /** Aborted when the lease is lost. */
+  readonly signal: AbortSignal;
+  release(): Promise<void>;
+}
+
+export interface LockContext {
+  readonly fencingToken: number;
+  readonly signal: AbortSignal;
+}
+
+export type LockOutcome<T> =
+  | { readonly acquired: true; readonly fencingToken: number; readonly result: T }
+  | { readonly acquired: false };
+
+const DEFAULT_LEASE = '30s';
+const DEFAULT_WAIT_TIMEOUT = '30m';
+const DEFAULT_MAX_TAKEOVERS = 3;
+const POLL_START_MS = 250;
+const POLL_CAP_MS = 5000;
+const KEEP_GENERATIONS = 5;
+const LOCK_SEGMENT = '_lock';
+
+/**
+ * The run-once engine. Every decision (claim, staleness, takeover, retry)
+ * lives here; the backend only stores numbered slots.
+ */
+export class RunOnce {
+  readonly namespace: string;
+  readonly owner: string;
+  readonly #backend: Backend;
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #events = new Events();
+
+  constructor(options: RunOnceOptions) {
+    if (!options?.backend) throw new UsageError('RunOnce needs a backend');
+    this.#backend = options.backend;
+    this.namespace = validateName('namespace', options.namespace ?? 'default');
+    this.owner = options.owner ?? `${hostname()}:${process.pid}`;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+  }
+
+  get backend(): Backend {
+    return this.#backend;
+  }
+
+  on<E extends RunOnceEventName>(event: E, listener: (payload: RunOnceEvents[E]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /** Run `fn` once per scope across every instance sharing the backend and namespace. */
+  async run<T>(task: string, fn: (ctx: TaskContext) => Promise<T> | T, options: RunOptions = {}): Promise<Outcome<T>> {
+    validateName('task', task);
+    const o = this.#runOptions(options);
+    const scope = options.scope !== undefined ? validateScope(options.scope) : await this.currentScope(task);
+    const key: RecordKey = [this.namespace, task, scope];
+    const where = `${this.namespace}/${task}/${scope}`;
+    const base = { namespace: this.namespace, task, scope };
+    const wait = new Waiter(this.#clock, this.#random, o.waitTimeoutMs, `${task} (scope ${scope})`);
+
+    for (;;) {
+      if (o.signal?.aborted)
+        throw new InterruptedError(`interrupted before claiming ${task}`, { cause: o.signal.reason });
+      const view = viewScope((await this.#read(key)).map((s) => decodeAttempt(s, where)));
+      const { latest } = view;
+
+      if (view.done) {
+        wait.ended(this.#events, { task, scope }, 'done');
+        const d = view.done;
+        this.#events.emit('skipped', {
+          task,
+          scope,
+          reason: 'done',
+          attempt: d.attempt,
+          owner: d.owner,
+          finishedAt: d.finishedAt,
+        });
+        return { ...base, state: 'done', ranHere: false, attempt: d.attempt, owner: d.owner, finishedAt: d.finishedAt };
+      }
+
+      let takeover: Attempt | undefined;
+      if (latest?.state === AttemptState.failed) {
+        if (view.failures > o.retries) {
+          wait.ended(this.#events, { task, scope }, 'failed');
+          throw failedElsewhere(task, scope, latest, view.failures);
+        }
+      } else if (latest?.state === AttemptState.abandoned) {
+        takeover = latest;
+      } else if (latest?.state === AttemptState.running) {
+        if (wait.staleFor(latest) < latest.leaseMs) {
+          if (o.onBusy === 'skip') {
+            this.#events.emit('skipped', { task, scope, reason: 'busy', attempt: latest.attempt, owner: latest.owner });
+            return { ...base, state: 'running', ranHere: false, attempt: latest.attempt, owner: latest.owner };
+          }
+          if (o.onBusy === 'fail') {
+            throw new BusyError(`${task} (scope ${scope}) is running on ${latest.owner} (attempt ${latest.attempt})`, {
+              owner: latest.owner,
+              attempt: latest.attempt,
+            });
+          }
+          this.#events.emit('waiting', {
+            task,
+            scope,
+            attempt: latest.attempt,
+            owner: latest.owner,
+            startedAt: latest.startedAt,
+            waitedMs: wait.elapsed(),
+          });
+          await wait.poll(o.signal);
+          continue;
+        }
+        takeover = latest;
+      }
+
+      if (takeover) {
+        const count = view.takeovers + (takeover.state === AttemptState.running ? 1 : 0);
+        if (count > o.maxTakeovers) {
+          throw new TaskFailedError(
+            `${task} (scope ${scope}) was interrupted or crashed ${count} times (max takeovers ${o.maxTakeovers}); last on ${takeover.owner}`,
+            { task, scope, attempt: takeover.attempt, owner: takeover.owner, error: takeover.reason, ranHere: false },
+          );
+        }
+      }
+
+      const attempt = (latest?.attempt ?? 0) + 1;
+      const startedAt = new Date(this.#clock.now()).toISOString();
+      const value = encodeAttempt({ state: AttemptState.running, owner: this.owner, startedAt, leaseMs: o.leaseMs });
+      const sentAt = this.#clock.monotonic();
+      const created = await this.#backend.create(key, attempt, value);
+      if (!created.won) continue; // someone else claimed it first: look again at once
+      wait.ended(this.#events, { task, scope }, 'claimed');
+      this.#events.emit('claimed', { task, scope, attempt, owner: this.owner, takeover: takeover !== undefined });
+      if (takeover) {
+        this.#events.emit('takeover', {
+          task,
+          scope,
+          attempt,
+          previous: { attempt: takeover.attempt, owner: takeover.owner, state: takeover.state },
+        });
+      }
+      return this.#execute(fn, {
+        key,
+        where: { task, scope },
+        attempt,
+        value,
+        version: created.version,
+        sentAt,
+        o,
+        startedAt,
+      });
+    }
+  }
+
+  async #execute<T>(
+    fn: (ctx: TaskContext) => Promise<T> | T,
+    c: {
+      key: RecordKey;
+      where: { task: string; scope: string };
+      attempt: number;
+      value: JsonObject;
+      version: number;
+      sentAt: number;
+      startedAt: string;
+      o: ResolvedRunOptions;
+    },
+  ): Promise<Outcome<T>> {
+    const { task, scope } = c.where;
+    const lease = new Lease({
+      backend: this.#backend,
+      clock: this.#clock,
+      key: c.key,
+      index: c.attempt,
+      value: c.value,
+      version: c.version,
+      leaseMs: c.o.leaseMs,
+      claimedAt: c.sentAt,
+      onHeartbeat: (version) => this.#events.emit('heartbeat', { task, scope, attempt: c.attempt, version }),
+      onLost: (reason) => this.#events.emit('lost', { task, scope, attempt: c.attempt, reason }),
+    });
+    const interrupt = () => lease.abortTask(new InterruptedError(`interrupted: ${describeReason(c.o.signal?.reason)}`));
+    c.o.signal?.addEventListener('abort', interrupt, { once: true });
+    if (c.o.signal?.aborted) interrupt();
+    lease.start();
+    const t0 = this.#clock.monotonic();
+    const ctx: TaskContext = {
+      namespace: this.namespace,
+      task,
+      scope,
+      attempt: c.attempt,
+      fencingToken: c.attempt,
+      owner: this.owner,
+      signal: lease.signal,
+    };
+    const base = { state: AttemptState.running, owner: this.owner, startedAt: c.startedAt, leaseMs: c.o.leaseMs };
+    let result: T;
+    try {
+      result = await fn(ctx);
+    } catch (error) {
+      c.o.signal?.removeEventListener('abort', interrupt);
+      const finishedAt = new Date(this.#clock.now()).toISOString();
+      const durationMs = this.#clock.monotonic() - t0;
+      if (lease.lost) {
+        lease.stop();
+        throw lease.lost;
+      }
+      const message = errorMessage(error);
+      if (c.o.signal?.aborted) {
+        const reason = `interrupted: ${describeReason(c.o.signal.reason)}`;
+        await lease.finish(
+          encodeAttempt({ ...base, state: AttemptState.abandoned, finishedAt, reason, error: message }),
+        );
+        this.#events.emit('abandoned', { task, scope, attempt: c.attempt, reason });
+        throw new InterruptedError(`${task} (scope ${scope}) attempt ${c.attempt} ${reason}`, { cause: error });
+      }
+      const exitCode = exitCodeOf(error);
+      await lease.finish(encodeAttempt({ ...base, state: AttemptState.failed, finishedAt, exitCode, error: message }));
+      this.#events.emit('failed', { task, scope, attempt: c.attempt, exitCode, error: message, durationMs });
+      throw new TaskFailedError(
+        `${task} (scope ${scope}) failed on attempt ${c.attempt}: ${message}`,
+        { task, scope, attempt: c.attempt, owner: this.owner, exitCode, error: message, finishedAt, ranHere: true },
+        { cause: error },
+      );
+    }
+    c.o.signal?.removeEventListener('abort', interrupt);
+    const finishedAt = new Date(this.#clock.now()).toISOString();
+    if (lease.lost) {
+      lease.stop();
+      throw lease.lost;
+    }
+    await lease.finish(encodeAttempt({ ...base, state: AttemptState.done, finishedAt, exitCode: 0 }));
+    this.#events.emit('done', { task, scope, attempt: c.attempt, durationMs: this.#clock.monotonic() - t0 });
+    return {
+      namespace: this.namespace,
+      task,
+      scope,
+      state: 'done',
+      ranHere: true,
+      attempt: c.attempt,
+      owner: this.owner,
+      finishedAt,
+      result,
+    };
+  }
+
+  /** The scope a run uses when none is given: the current generation, else `initial`. */
+  async currentScope(task: string): Promise<string> {
+    validateName('task', task);
+    const latest = (await this.#read([this.namespace, task])).at(-1);
+    if (!latest) return 'initial';
+    const scope = latest.value.scope;
+    if (typeof scope !== 'string' || latest.value.v !== 1) {
+      throw new CorruptStateError(
+        `${this.namespace}/${task}: generation ${latest.index} holds a value runonce did not write`,
+      );
+    }
+    return validateScope(scope);
+  }
+
+  /**
+   * Start a new generation: the next run of the task (without an explicit
+   * scope) claims a fresh scope. Two concurrent resets yield one new generation.
+   */
+  async reset(task: string): Promise<{ task: string; scope: string; generation: number }> {
+    validateName('task', task);
+    const key: RecordKey = [this.namespace, task];
+    for (;;) {
+      const slots = await this.#read(key);
+      const generation = (slots.at(-1)?.index ?? 0) + 1;
+      const scope = `gen-${generation}-${randomSuffix(this.#random)}`;
+      const value: JsonObject = {
+        v: 1,
+        scope,
+        createdAt: new Date(this.#clock.now()).toISOString(),
+        by: this.owner,
+      };
+      const created = await this.#backend.create(key, generation, value);
+      if (!created.won) {
+        const winner = (await this.#read(key)).find((s) => s.index === generation);
+        if (winner && typeof winner.value.scope === 'string') return { task, scope: winner.value.scope, generation };
+        continue;
+      }
+      for (const old of slots) {
+        if (old.index <= generation - KEEP_GENERATIONS) await this.#backend.removeSlot(key, old.index);
+      }
+      return { task, scope, generation };
+    }
+  }
+
+  /** State and attempts of a task's scope (the current generation's when none is given). */
+  async status(task: string, options: { scope?: string } = {}): Promise<TaskStatus> {
+    validateName('task', task);
+    const scope = options.scope !== undefined ? validateScope(options.scope) : await this.currentScope(task);
+    const where = `${this.namespace}/${task}/${scope}`;
+    const view = viewScope((await this.#read([this.namespace, task, scope])).map((s) => decodeAttempt(s, where)));
+    return { namespace: this.namespace, task, scope, state: view.state, attempts: view.attempts.map(toStatus) };
+  }
+
+  /** The tasks of this namespace that have any state, sorted. */
+  async tasks(): Promise<string[]> {
+    const keys = await this.#backend.list([this.namespace]);
+    const names = new Set<string>();
+    for (const k of keys) if (k[1] !== undefined && k[1] !== LOCK_SEGMENT) names.add(k[1]);
+    return [...names].sort();
+  }
+
+  /**
+   * Operator's release: mark a running attempt abandoned, so the next
+   * instance takes over at once instead of waiting a lease. The owner, if
+   * alive, sees its slot rewritten at its next heartbeat and stops.
+   */
+  async release(
+    task: string,
+    options: { scope?: string; reason?: string } = {},
+  ): Promise<{ scope: string; released?: Attempt }> {
+    validateName('task', task);
+    const scope = options.scope !== undefined ? validateScope(options.scope) : await this.currentScope(task);
+    const key: RecordKey = [this.namespace, task, scope];
+    const where = `${this.namespace}/${task}/${scope}`;
+    const view = viewScope((await this.#read(key)).map((s) => decodeAttempt(s, where)));
+    const latest = view.latest;
+    if (!latest || latest.state !== AttemptState.running) return { scope };
+    const reason = options.reason ?? `released by operator ${this.owner}`;
+    await this.#backend.write(
+      key,
+      latest.attempt,
+      encodeAttempt({
+        ...latest,
+        state: AttemptState.abandoned,
+        reason,
+        finishedAt: new Date(this.#clock.now()).toISOString(),
+      }),
+    );
+    return { scope, released: latest };
+  }
+
+  /**
+   * Delete old scopes, keeping the `keep` most recently started ones of each
+   * task and always the current generation's. Running scopes are kept.
+   */
+  async prune(options: { keep?: number; task?: string } = {}): Promise<{ task: string; scope: string }[]> {
+    const keep = options.keep ?? 5;
+    if (!Number.isInteger(keep) || keep < 0) throw new UsageError(`--keep must be a whole number >= 0, got ${keep}`);
+    const tasks = options.task !== undefined ? [validateName('task', options.task)] : await this.tasks();
+    const removed: { task: string; scope: string }[] = [];
+    for (const task of tasks) {
+      const current = await this.currentScope(task);
+      const scopes: { scope: string; startedAt: string; running: boolean }[] = [];
+      for (const key of await this.#backend.list([this.namespace, task])) {
+        const scope = key[2];
+        if (key.length !== 3 || scope === undefined) continue;
+        const slots = await this.#read(key);
+        const latest = slots.at(-1);
+        const startedAt = typeof latest?.value.startedAt === 'string' ? latest.value.startedAt : '';
+        scopes.push({ scope, startedAt, running: latest?.value.state === AttemptState.running });
+      }
+      scopes.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : 0));
+      for (const [i, s] of scopes.entries()) {
+        if (i < keep || s.scope === current || s.running) continue;
+        await this.#backend.remove([this.namespace, task, s.scope]);
+        removed.push({ task, scope: s.scope });
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * A fenced mutex: acquire, run `fn`, release. Returns `{ acquired: false }`
+   * only with `onBusy: 'skip'`. `fn`'s signal aborts if the lease is lost.
+   */
+  async withLock<T>(
+    name: string,
+    fn: (ctx: LockContext) => Promise<T> | T,
+    options: LockOptions = {},
+  ): Promise<LockOutcome<T>> {
+    const handle = await this.lock(name, options);
+    if (!handle) return { acquired: false };
+    let result: T;
+    try {
+      result = await fn({ fencingToken: handle.fencingToken, signal: handle.signal });
+    } catch (error) {
+      await handle.release().catch(() => {});
+      throw error;
+    }
+    await handle.release();
+    return { acquired: true, fencingToken: handle.fencingToken, result };
+  }
+
+  /** Acquire a lock; undefined only with `onBusy: 'skip'` while someone holds it. */
+  async lock(name: string, options: LockOptions = {}): Promise<LockHandle | undefined> {
+    validateName('lock', name);
+    const leaseMs = leaseOf(options.lease);
+    const onBusy = options.onBusy ?? 'wait';
+    const key: RecordKey = [this.namespace, LOCK_SEGMENT, name];
+    const wait = new Waiter(
+      this.#clock,
+      this.#random,
+      parseDuration(options.waitTimeout ?? DEFAULT_WAIT_TIMEOUT, 'wait timeout'),
+      `lock ${name}`,
+    );
+    const where = { task: name, scope: LOCK_SEGMENT, lock: true };
+    for (;;) {
+      if (options.signal?.aborted) throw new InterruptedError(`interrupted before acquiring lock ${name}`);
+      const slots = await this.#read(key);
+      const latest = slots.at(-1);
+      const holder = latest && decodeLockSlot(latest, `${this.namespace}/lock/${name}`);
+      if (holder && holder.held && wait.staleFor(holder) < holder.leaseMs) {
+        if (onBusy === 'skip') return undefined;
+        if (onBusy === 'fail') {
+          throw new BusyError(`lock ${name} is held by ${holder.owner} (token ${holder.attempt})`, holder);
+        }
+        this.#events.emit('waiting', {
+          ...where,
+          attempt: holder.attempt,
+          owner: holder.owner,
+          startedAt: holder.startedAt,
+          waitedMs: wait.elapsed(),
+        });
+        await wait.poll(options.signal);
+        continue;
+      }
+      const token = (latest?.index ?? 0) + 1;
+      const value: JsonObject = {
+        v: 1,
+        state: 'held',
+        owner: this.owner,
+        startedAt: new Date(this.#clock.now()).toISOString(),
+        leaseMs,
+      };
+      const sentAt = this.#clock.monotonic();
+      const created = await this.#backend.create(key, token, value);
+      if (!created.won) continue;
+      this.#events.emit('claimed', { ...where, attempt: token, owner: this.owner, takeover: holder?.held === true });
+      const lease = new Lease({
+        backend: this.#backend,
+        clock: this.#clock,
+        key,
+        index: token,
+        value,
+        version: created.version,
+        leaseMs,
+        claimedAt: sentAt,
+        onHeartbeat: (version) => this.#events.emit('heartbeat', { ...where, attempt: token, version }),
+        onLost: (reason) => this.#events.emit('lost', { ...where, attempt: token, reason }),
+      });
+      lease.start();
+      let released = false;
+      return {
+        name,
+        fencingToken: token,
+        signal: lease.signal,
+        release: async () => {
+          if (released) return;
+          released = true;
+          await lease.finish({ ...value, state: 'released', releasedAt: new Date(this.#clock.now()).toISOString() });
+          // Older holders' slots are history; the newest stays so tokens keep increasing.
+          for (const old of slots) await this.#backend.removeSlot(key, old.index).catch(() => {});
+        },
+      };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#backend.close();
+  }
+
+  async #read(key: RecordKey): Promise<Slot[]> {
+    // A throttled read tells nothing; poll again after a pause rather than fail the run.
+    let delay = 200;
+    for (let i = 0; ; i++) {
+      try {
+        return await this.#backend.read(key);
+      } catch (e) {
+        if (!RunOnceError.is(e, 'E_THROTTLED') || i >= 8) throw e;
+        await this.#clock.sleep(delay * (0.5 + this.#random()));
+        delay = Math.min(delay * 2, POLL_CAP_MS);
+      }
+    }
+  }
+
+  #runOptions(options: RunOptions): ResolvedRunOptions {
+    const retries = options.retries ?? 0;
+    if (!Number.isInteger(retries) || retries < 0)
+      throw new UsageError(`retries must be a whole number >= 0, got ${retries}`);
+    const maxTakeovers = options.maxTakeovers ?? DEFAULT_MAX_TAKEOVERS;
+    if (!Number.isInteger(maxTakeovers) || maxTakeovers < 0) {
+      throw new UsageError(`maxTakeovers must be a whole number >= 0, got ${maxTakeovers}`);
+    }
+    const onBusy = options.onBusy ?? 'wait';
+    if (onBusy !== 'wait' && onBusy !== 'skip' && onBusy !== 'fail') {
+      throw new UsageError(`onBusy must be wait, skip or fail, got ${JSON.stringify(onBusy)}`);
+    }
+    return {
+      onBusy,
+      leaseMs: leaseOf(options.lease),
+      waitTimeoutMs: parseDuration(options.waitTimeout ?? DEFAULT_WAIT_TIMEOUT, 'wait timeout'),
+      retries,
+      maxTakeovers,
+      signal: options.signal,
+    };
+  }
+}
+
+interface ResolvedRunOptions {
+  onBusy: OnBusy;
+  leaseMs: number;
+  waitTimeoutMs: number;
+  retries: number;
+  maxTakeovers: number;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * A waiter's view of time: polls with growing, jittered pauses so a fleet
+ * does not hammer a rate-limited store, and judges a holder stale only after
+ * seeing the same version of its slot for a whole lease on this process's
+ * monotonic clock (never by comparing wall clocks across hosts).
+ */
+class Waiter {
+  readonly #start: number;
+  #interval = POLL_START_MS;
+  #seen: { attempt: number; version: number; since: number } | undefined;
+  #waited = false;
+
+  constructor(
+    readonly clock: Clock,
+    readonly random: Random,
+    readonly timeoutMs: number,
+    readonly what: string,
+  ) {
+    this.#start = clock.monotonic();
+  }
+
+  elapsed(): number {
+    return this.clock.monotonic() - this.#start;
+  }
+
+  /** How long this waiter has seen the holder's slot unchanged. */
+  staleFor(holder: { attempt: number; version: number }): number {
+    const now = this.clock.monotonic();
+    const s = this.#seen;
+    if (!s || s.attempt !== holder.attempt || s.version !== holder.version) {
+      this.#seen = { attempt: holder.attempt, version: holder.version, since: now };
+      return 0;
+    }
+    return now - s.since;
+  }
+
+  async poll(signal: AbortSignal | undefined): Promise<void> {
+    this.#waited = true;
+    const remaining = this.timeoutMs - this.elapsed();
+    if (remaining <= 0)
+      throw new WaitTimeoutError(`gave up waiting for ${this.what} after ${Math.round(this.elapsed())} ms`);
+    const pause = Math.min(this.#interval * (0.75 + 0.5 * this.random()), remaining);
+    this.#interval = Math.min(this.#interval * 1.5, POLL_CAP_MS);
+    try {
+      await this.clock.sleep(pause, signal);
+    } catch (reason) {
+      throw new InterruptedError(`interrupted while waiting for ${this.what}`, { cause: reason });
+    }
+  }
+
+  ended(events: Events, where: { task: string; scope: string }, outcome: string): void {
+    if (this.#waited) events.emit('waited', { ...where, waitedMs: this.elapsed(), outcome });
+  }
+}
+
+function leaseOf(lease: Duration | undefined): number {
+  const ms = parseDuration(lease ?? DEFAULT_LEASE, 'lease');
+  if (ms < 3) throw new UsageError(`lease must be at least 3ms, got ${lease}`);
+  return ms;
+}
+
+function decodeLockSlot(slot: Slot, where: string) {
+  const v = slot.value;
+  if (v.v !== 1 || typeof v.owner !== 'string' || typeof v.leaseMs !== 'number' || typeof v.startedAt !== 'string') {
+    throw new CorruptStateError(`${where}: token ${slot.index} holds a value runonce did not write`);
+  }
+  return {
+    attempt: slot.index,
+    version: slot.version,
+    held: v.state === 'held',
+    owner: v.owner,
+    leaseMs: v.leaseMs,
+    startedAt: v.startedAt,
+  };
+}
+
+function failedElsewhere(task: string, scope: string, latest: Attempt, failures: number): TaskFailedError {
+  const code = latest.exitCode !== undefined ? ` with exit code ${latest.exitCode}` : '';
+  return new TaskFailedError(
+    `${task} (scope ${scope}) failed on ${latest.owner}${code} at ${latest.finishedAt ?? latest.startedAt} (attempt ${latest.attempt}, ${failures} failure(s), no retries left)`,
+    {
+      task,
+      scope,
+      attempt: latest.attempt,
+      owner: latest.owner,
+      exitCode: latest.exitCode,
+      error: latest.error,
+      finishedAt: latest.finishedAt,
+      ranHere: false,
+    },
+  );
+}
+
+function toStatus(a: Attempt): AttemptStatus {
+  return {
+    attempt: a.attempt,
+    owner: a.owner,
+    state: a.state,
+    startedAt: a.startedAt,
+    finishedAt: a.finishedAt ?? null,
+    exitCode: a.exitCode ?? null,
+    error: a.error ?? null,
+    ...(a.heartbeatAt !== undefined ? { heartbeatAt: a.heartbeatAt } : {}),
+    ...(a.reason !== undefined ? { reason: a.reason } : {}),
+  };
+}
+
+function exitCodeOf(error: unknown): number | undefined {
+  const code = (error as { exitCode?: unknown } | null)?.exitCode;
+  return typeof code === 'number' && Number.isInteger(code) ? code : undefined;
+}
+
+function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function describeReason(reason: unknown): string {
+  if (typeof reason === 'string') return reason;
+  if (reason instanceof Error) return reason.message;
+  return 'aborted';
+}
+
+function randomSuffix(random: Random): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += '0123456789abcdefghijklmnopqrstuvwxyz'[Math.floor(random() * 36)];
+  return s;
+}

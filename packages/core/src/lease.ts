@@ -1,0 +1,218 @@
+import type { Backend, JsonObject, RecordKey } from './backend.js';
+import type { Clock } from './clock.js';
+import { LeaseLostError, RunOnceError } from './errors.js';
+
+export interface LeaseOptions {
+  readonly backend: Backend;
+  readonly clock: Clock;
+  readonly key: RecordKey;
+  readonly index: number;
+  /** The value as claimed; heartbeats rewrite it with a fresh `heartbeatAt`. */
+  readonly value: JsonObject;
+  /** The slot's version right after the claim. */
+  readonly version: number;
+  readonly leaseMs: number;
+  /** When the winning create was sent, on the monotonic clock. */
+  readonly claimedAt: number;
+  readonly onHeartbeat?: (version: number) => void;
+  readonly onLost?: (reason: string) => void;
+}
+
+/**
+ * The holder's side of a lease on one slot.
+ *
+ * Why no takeover can happen while we renew on time: a waiter takes over only
+ * after it has seen the same version of our slot for a whole lease on its own
+ * monotonic clock, and it can first see a version only after we sent the
+ * write that made it. So if our last confirmed write was sent at S, nobody
+ * takes over before S + lease:
+ *
+ *   holder   S──write v──────────────S+lease/3──write v+1────── …
+ *   waiter        sees v (t ≥ S) ····· sees v+1: timer restarts ……
+ *
+ * Hence the holder declares itself lost as soon as S + lease passes without a
+ * newer confirmed write (a stalled store, or this process paused), and before
+ * each heartbeat it reads the record: a higher attempt, or a write to our slot
+ * that is not ours (an operator's release), also means lost.
+ */
+export class Lease {
+  readonly #o: LeaseOptions;
+  readonly #task = new AbortController();
+  readonly #stop = new AbortController();
+  #version: number;
+  /** Send time of the last write that succeeded (the claim included). */
+  #confirmedAt: number;
+  /** Send time of the last read that showed we still hold the slot (the claim included). */
+  #checkedAt: number;
+  #lost: LeaseLostError | undefined;
+  #inflight: Promise<void> = Promise.resolve();
+
+  constructor(options: LeaseOptions) {
+    this.#o = options;
+    this.#version = options.version;
+    this.#confirmedAt = options.claimedAt;
+    this.#checkedAt = options.claimedAt;
+  }
+
+  /** Aborted (with a LeaseLostError as reason) when the lease is lost. */
+  get signal(): AbortSignal {
+    return this.#task.signal;
+  }
+
+  get lost(): LeaseLostError | undefined {
+    return this.#lost;
+  }
+
+  start(): void {
+    void this.#heartbeats();
+    void this.#watchdog();
+  }
+
+  /** Abort the task's signal for another reason (the caller was interrupted). */
+  abortTask(reason: unknown): void {
+    this.#task.abort(reason);
+  }
+
+  /**
+   * Write the slot's final value, after stopping heartbeats. Throws the
+   * LeaseLostError instead when the lease is (or may be) gone. Retries a
+   * failing store until the lease would run out: a done that is not written is
+   * a task that will run again.
+   */
+  async finish(value: JsonObject): Promise<void> {
+    await this.#halt();
+    const { backend, clock, key, index, leaseMs } = this.#o;
+    let delay = 100;
+    for (;;) {
+      if (this.#lost) throw this.#lost;
+      if (clock.monotonic() - this.#confirmedAt >= leaseMs) {
+        throw this.#markLost(`could not renew the lease for ${leaseMs} ms before recording the outcome`);
+      }
+      try {
+        // Heartbeats read the record every lease/3; only when the last such check is older
+        // than that (heartbeats were failing) do we check again for a higher attempt.
+        if (clock.monotonic() - this.#checkedAt >= leaseMs / 3) await this.#check();
+        await backend.write(key, index, value);
+        return;
+      } catch (e) {
+        if (RunOnceError.is(e, 'E_LEASE_LOST')) throw e;
+        const remaining = leaseMs - (clock.monotonic() - this.#confirmedAt);
+        if (remaining <= 0 || !isTransient(e)) {
+          throw this.#markLost(`could not record the outcome: ${(e as Error).message}`, e);
+        }
+        await clock.sleep(Math.min(delay, remaining));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  /** Stop renewing without writing anything (the lease is lost, or the caller gives the slot up). */
+  stop(): void {
+    this.#stop.abort();
+  }
+
+  /**
+   * Stop heartbeats before a final write. One still in flight could land after
+   * that write and undo it, so wait for it, but never past the lease.
+   */
+  async #halt(): Promise<void> {
+    this.#stop.abort();
+    const { clock, leaseMs } = this.#o;
+    const due = this.#confirmedAt + leaseMs - clock.monotonic();
+    if (due <= 0) return;
+    const timer = new AbortController();
+    const settled = await Promise.race([
+      this.#inflight.then(() => true),
+      clock.sleep(due, timer.signal).then(
+        () => false,
+        () => false,
+      ),
+    ]);
+    timer.abort();
+    if (!settled) this.#markLost('a heartbeat was still unanswered when the lease ran out');
+  }
+
+  async #heartbeats(): Promise<void> {
+    const { clock, leaseMs } = this.#o;
+    const stop = this.#stop.signal;
+    while (!stop.aborted && !this.#lost) {
+      if (!(await sleepUnlessAborted(clock, leaseMs / 3, stop))) return;
+      if (this.#lost) return;
+      this.#inflight = this.#renew();
+      await this.#inflight;
+    }
+  }
+
+  async #renew(): Promise<void> {
+    const { backend, clock, key, index, value, leaseMs } = this.#o;
+    const sentAt = clock.monotonic();
+    if (sentAt - this.#confirmedAt >= leaseMs) return; // the watchdog calls it
+    try {
+      await this.#check();
+      if (this.#stop.signal.aborted) return;
+      const version = await backend.write(key, index, { ...value, heartbeatAt: new Date(clock.now()).toISOString() });
+      this.#version = version;
+      this.#confirmedAt = Math.max(this.#confirmedAt, sentAt);
+      this.#o.onHeartbeat?.(version);
+    } catch (e) {
+      if (RunOnceError.is(e, 'E_LEASE_LOST')) return;
+      // A failed renewal is retried at the next tick; the watchdog decides when it is too late.
+    }
+  }
+
+  /** Read the record: we must still be the highest slot, and nobody else may have written ours. */
+  async #check(): Promise<void> {
+    const { backend, clock, key, index } = this.#o;
+    const sentAt = clock.monotonic();
+    const slots = await backend.read(key);
+    const higher = slots.find((s) => s.index > index);
+    if (higher) throw this.#markLost(`attempt ${higher.index} exists`);
+    const mine = slots.find((s) => s.index === index);
+    if (!mine) throw this.#markLost('our slot was removed');
+    if (mine.version !== this.#version) {
+      const state = typeof mine.value.state === 'string' ? mine.value.state : 'unknown';
+      throw this.#markLost(`our slot was rewritten by someone else (now ${state}${reasonOf(mine.value)})`);
+    }
+    this.#checkedAt = Math.max(this.#checkedAt, sentAt);
+  }
+
+  async #watchdog(): Promise<void> {
+    const { clock, leaseMs } = this.#o;
+    const stop = this.#stop.signal;
+    while (!stop.aborted && !this.#lost) {
+      const due = this.#confirmedAt + leaseMs - clock.monotonic();
+      if (due <= 0) {
+        this.#markLost(`could not renew the lease for ${leaseMs} ms`);
+        return;
+      }
+      if (!(await sleepUnlessAborted(clock, due, stop))) return;
+    }
+  }
+
+  #markLost(reason: string, cause?: unknown): LeaseLostError {
+    if (!this.#lost) {
+      this.#lost = new LeaseLostError(`lease lost: ${reason}`, { cause });
+      this.#o.onLost?.(reason);
+      this.#task.abort(this.#lost);
+    }
+    return this.#lost;
+  }
+}
+
+function reasonOf(value: JsonObject): string {
+  return typeof value.reason === 'string' ? `: ${value.reason}` : '';
+}
+
+/** Throttling and unavailability may pass; anything else (denied, corrupt) will not. */
+export function isTransient(e: unknown): boolean {
+  return RunOnceError.is(e, 'E_THROTTLED') || RunOnceError.is(e, 'E_BACKEND_UNAVAILABLE');
+}
+
+async function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await clock.sleep(ms, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
