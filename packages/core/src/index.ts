@@ -1,4 +1,5 @@
 export * from './backend.js';
+export { createFileBackend, FileBackend, type FileBackendOptions } from './backends/file.js';
 export { MemoryBackend } from './backends/memory.js';
 export * from './clock.js';
 export * from './engine.js';

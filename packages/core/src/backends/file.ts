@@ -1,0 +1,408 @@
+import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Backend, CreateResult, JsonObject, RecordKey, Slot } from '../backend.js';
+import { keyToString } from '../backend.js';
+import {
+  AccessDeniedError,
+  BackendUnavailableError,
+  CorruptStateError,
+  RunOnceError,
+  ValidationError,
+} from '../errors.js';
+import { checkIndex } from './memory.js';
+
+export interface FileBackendOptions {
+  /** The directory that holds every record. Created (0700) on first use. */
+  readonly dir: string;
+}
+
+/**
+ * Each record key segment becomes a directory; the record's slots live in a
+ * `@slots` directory inside it, one file per slot named by its index:
+ *
+ *   <dir>/shop/db-migration/@slots/1          generation pointer [shop, db-migration]
+ *   <dir>/shop/db-migration/1/@slots/1        attempt 1 of scope `1`
+ *
+ * `@` is not allowed in a segment, so a scope can never be mistaken for the
+ * slots of its parent record.
+ */
+const SLOTS = '@slots';
+const SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
+const SLOT_FILE = /^[1-9][0-9]*$/;
+const TEMP_PREFIX = '.tmp-';
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+/** How often an operation is retried when a concurrent remove pruned its directory under it. */
+const PRUNE_RETRIES = 20;
+
+interface StoredSlot {
+  readonly version: number;
+  readonly value: JsonObject;
+}
+
+/**
+ * A store in a local directory, safe for several processes on one host.
+ *
+ * create: the slot is written to a private temp file, fsynced, then `link()`ed
+ * to its name. link() fails with EEXIST if the name exists, atomically, so of
+ * N creators exactly one wins, across processes, and nobody ever sees a
+ * half-written slot.
+ *
+ *   A: write .tmp-A ─ fsync ─ link(.tmp-A, 1) → ok      (won)
+ *   B: write .tmp-B ─ fsync ─────── link(.tmp-B, 1) → EEXIST (lost)
+ *
+ * write: only the owner writes, so read version v, write v+1 to a temp file,
+ * `rename()` it over the slot (atomic replace). Writes to one slot from this
+ * process are serialised so the version strictly increases even when a
+ * heartbeat and a final write overlap.
+ */
+export class FileBackend implements Backend {
+  readonly name = 'file';
+  readonly capabilities = { ttl: false, shared: true } as const;
+  readonly dir: string;
+  #closed = false;
+  #rootReady: Promise<void> | undefined;
+  readonly #writeQueues = new Map<string, Promise<unknown>>();
+
+  constructor(options: FileBackendOptions) {
+    if (typeof options?.dir !== 'string' || options.dir === '' || options.dir.includes('\0')) {
+      throw new ValidationError(`file backend: dir must be a non-empty path, got ${JSON.stringify(options?.dir)}`);
+    }
+    this.dir = resolve(options.dir);
+  }
+
+  async read(key: RecordKey): Promise<Slot[]> {
+    const slotsDir = this.#slotsDir(key);
+    await this.#ready();
+    let names: string[];
+    try {
+      names = await readdir(slotsDir);
+    } catch (e) {
+      if (code(e) === 'ENOENT') return [];
+      throw this.#mapError(e, 'read', key);
+    }
+    const slots: Slot[] = [];
+    for (const name of names) {
+      if (!SLOT_FILE.test(name)) continue;
+      const stored = await this.#readSlot(join(slotsDir, name), key);
+      // removed between readdir and readFile: it is not there any more
+      if (stored) slots.push({ index: Number(name), value: stored.value, version: stored.version });
+    }
+    return slots.sort((a, b) => a.index - b.index);
+  }
+
+  async create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult> {
+    checkIndex(index);
+    const slotsDir = this.#slotsDir(key);
+    const text = serialise(1, value);
+    await this.#ready();
+    return this.#retryPruned(key, 'create', async () => {
+      await this.#ensureDir(slotsDir);
+      const temp = await this.#writeTemp(slotsDir, text);
+      try {
+        await link(temp, join(slotsDir, String(index)));
+      } catch (e) {
+        if (code(e) === 'EEXIST') return { won: false } as const;
+        throw e;
+      } finally {
+        await unlink(temp).catch(() => {});
+      }
+      await syncDir(slotsDir);
+      return { won: true, version: 1 } as const;
+    });
+  }
+
+  async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
+    checkIndex(index);
+    const slotsDir = this.#slotsDir(key);
+    checkValue(value);
+    await this.#ready();
+    const file = join(slotsDir, String(index));
+    return this.#serialised(file, () =>
+      this.#retryPruned(key, 'write', async () => {
+        await this.#ensureDir(slotsDir);
+        const current = await this.#readSlot(file, key);
+        const version = (current?.version ?? 0) + 1;
+        const temp = await this.#writeTemp(slotsDir, serialise(version, value));
+        try {
+          await rename(temp, file);
+        } catch (e) {
+          await unlink(temp).catch(() => {});
+          throw e;
+        }
+        await syncDir(slotsDir);
+        return version;
+      }),
+    );
+  }
+
+  async remove(key: RecordKey): Promise<void> {
+    const slotsDir = this.#slotsDir(key);
+    await this.#ready();
+    try {
+      // A concurrent create may add a file while rm walks the directory; rm retries on ENOTEMPTY.
+      await rm(slotsDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 10 });
+    } catch (e) {
+      throw this.#mapError(e, 'remove', key);
+    }
+    await this.#prune(dirname(slotsDir));
+  }
+
+  async removeSlot(key: RecordKey, index: number): Promise<void> {
+    checkIndex(index);
+    const slotsDir = this.#slotsDir(key);
+    await this.#ready();
+    try {
+      await unlink(join(slotsDir, String(index)));
+    } catch (e) {
+      if (code(e) !== 'ENOENT') throw this.#mapError(e, 'removeSlot', key);
+    }
+    await this.#prune(slotsDir);
+  }
+
+  async list(prefix: RecordKey): Promise<RecordKey[]> {
+    const start = this.#recordDir(prefix);
+    await this.#ready();
+    const out: RecordKey[] = [];
+    const walk = async (dir: string, key: string[]): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if (code(e) === 'ENOENT' || code(e) === 'ENOTDIR') return;
+        throw this.#mapError(e, 'list', prefix);
+      }
+      for (const entry of entries) {
+        if (!entry.isDirectory()) continue;
+        if (entry.name === SLOTS) {
+          if (await this.#hasSlots(join(dir, SLOTS), prefix)) out.push([...key]);
+        } else if (isSegment(entry.name)) {
+          await walk(join(dir, entry.name), [...key, entry.name]);
+        }
+      }
+    };
+    await walk(start, [...prefix]);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  // ---------------------------------------------------------------------------
+
+  #recordDir(key: RecordKey): string {
+    if (!Array.isArray(key)) throw new ValidationError('file backend: a key is an array of segments');
+    for (const segment of key) {
+      if (!isSegment(segment)) {
+        throw new ValidationError(
+          `file backend: invalid key segment ${JSON.stringify(segment)} in ${JSON.stringify(key)}: use 1-128 of A-Z a-z 0-9 _ . - (not . or ..)`,
+        );
+      }
+    }
+    const dir = join(this.dir, ...key);
+    // belt and braces: the pattern above already excludes separators and `..`
+    const rel = relative(this.dir, dir);
+    if (rel.startsWith('..') || rel.includes(`..${sep}`)) {
+      throw new ValidationError(`file backend: key ${JSON.stringify(key)} escapes ${this.dir}`);
+    }
+    return dir;
+  }
+
+  #slotsDir(key: RecordKey): string {
+    if (key.length === 0) throw new ValidationError('file backend: a record key needs at least one segment');
+    return join(this.#recordDir(key), SLOTS);
+  }
+
+  /** Creates the root once; a root that cannot be made is an unusable backend. */
+  async #ready(): Promise<void> {
+    if (this.#closed) throw new ValidationError('file backend is closed');
+    this.#rootReady ??= mkdir(this.dir, { recursive: true, mode: DIR_MODE }).then(
+      () => undefined,
+      (e: unknown) => {
+        this.#rootReady = undefined; // try again next time: the disk may come back
+        throw mapFsError(e, `file backend: cannot use directory ${this.dir}`);
+      },
+    );
+    await this.#rootReady;
+  }
+
+  async #ensureDir(dir: string): Promise<void> {
+    const first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    if (first === undefined) return;
+    // New directories: make their entries durable, from the first one created up to the slots dir.
+    for (let d = dirname(first); ; d = join(d, relative(d, dir).split(sep)[0] as string)) {
+      await syncDir(d);
+      if (d === dir) break;
+    }
+  }
+
+  async #writeTemp(dir: string, text: string): Promise<string> {
+    const temp = join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(temp, 'wx', FILE_MODE);
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } catch (e) {
+      await handle?.close().catch(() => {});
+      handle = undefined;
+      await unlink(temp).catch(() => {});
+      throw e;
+    } finally {
+      await handle?.close();
+    }
+    return temp;
+  }
+
+  /** The slot's content, or undefined if the file does not exist. */
+  async #readSlot(file: string, key: RecordKey): Promise<StoredSlot | undefined> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if (code(e) === 'ENOENT') return undefined;
+      throw this.#mapError(e, 'read', key);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw new CorruptStateError(`file backend: slot file ${file} is not valid JSON (truncated or edited?)`, {
+        cause: e,
+      });
+    }
+    const p = parsed as Partial<StoredSlot> | null;
+    if (
+      typeof p !== 'object' ||
+      p === null ||
+      !Number.isSafeInteger(p.version) ||
+      (p.version as number) < 1 ||
+      typeof p.value !== 'object' ||
+      p.value === null ||
+      Array.isArray(p.value)
+    ) {
+      throw new CorruptStateError(`file backend: slot file ${file} does not hold a runonce slot`);
+    }
+    return { version: p.version as number, value: p.value };
+  }
+
+  async #hasSlots(slotsDir: string, prefix: RecordKey): Promise<boolean> {
+    try {
+      return (await readdir(slotsDir)).some((n) => SLOT_FILE.test(n));
+    } catch (e) {
+      if (code(e) === 'ENOENT') return false;
+      throw this.#mapError(e, 'list', prefix);
+    }
+  }
+
+  /**
+   * remove/removeSlot prune empty directories, so another process's create
+   * or write can find its directory gone half-way (ENOENT): do it again.
+   */
+  async #retryPruned<T>(key: RecordKey, op: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (code(e) === 'ENOENT' && attempt < PRUNE_RETRIES) continue;
+        throw this.#mapError(e, op, key);
+      }
+    }
+  }
+
+  /** Removes `dir` and its parents while they are empty, never the root. Best effort. */
+  async #prune(dir: string): Promise<void> {
+    for (let d = dir; d !== this.dir && d.startsWith(this.dir + sep); d = dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        return; // not empty (ENOTEMPTY/EEXIST), already gone, or not ours to remove
+      }
+    }
+  }
+
+  #serialised<T>(file: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#writeQueues.get(file) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.#writeQueues.set(file, tail);
+    void tail.then(() => {
+      if (this.#writeQueues.get(file) === tail) this.#writeQueues.delete(file);
+    });
+    return next;
+  }
+
+  #mapError(e: unknown, op: string, key: RecordKey): RunOnceError {
+    return mapFsError(e, `file backend: ${op} ${keyToString(key)} in ${this.dir}`);
+  }
+}
+
+export function createFileBackend(options: FileBackendOptions): FileBackend {
+  return new FileBackend(options);
+}
+
+function isSegment(value: unknown): value is string {
+  return typeof value === 'string' && SEGMENT.test(value) && value !== '.' && value !== '..';
+}
+
+function checkValue(value: JsonObject): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ValidationError('file backend: a slot value must be a JSON object');
+  }
+}
+
+function serialise(version: number, value: JsonObject): string {
+  checkValue(value);
+  return JSON.stringify({ version, value });
+}
+
+function code(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null ? ((e as { code?: unknown }).code as string | undefined) : undefined;
+}
+
+/** Makes a new or replaced directory entry durable. Some platforms cannot fsync a directory. */
+async function syncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (e) {
+    if (!['EINVAL', 'EISDIR', 'ENOTSUP', 'EPERM', 'EBADF'].includes(code(e) ?? '')) throw e;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * Filesystem errors as core's typed errors. A missing or non-directory root,
+ * a read-only or full disk: the store is unusable, so the task must not run.
+ * @internal exported for tests
+ */
+export function mapFsError(e: unknown, context: string): RunOnceError {
+  if (RunOnceError.is(e)) return e;
+  const c = code(e);
+  const message = `${context}: ${e instanceof Error ? e.message : String(e)}`;
+  switch (c) {
+    case 'EACCES':
+    case 'EPERM':
+      return new AccessDeniedError(message, { cause: e });
+    case 'EISDIR':
+      return new CorruptStateError(message, { cause: e });
+    case 'ENOENT':
+    case 'ENOTDIR':
+    case 'EROFS':
+    case 'ENOSPC':
+    case 'EDQUOT':
+    case 'EIO':
+    case 'EMFILE':
+    case 'ENFILE':
+    case 'ELOOP':
+    case 'ENAMETOOLONG':
+      return new BackendUnavailableError(message, { cause: e });
+    default:
+      return new BackendUnavailableError(`${message} (unexpected filesystem error)`, { cause: e });
+  }
+}
