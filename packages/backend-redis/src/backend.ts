@@ -1,0 +1,264 @@
+import {
+  type Backend,
+  CorruptStateError,
+  type CreateResult,
+  type JsonObject,
+  type RecordKey,
+  type Slot,
+  ValidationError,
+} from '@runonce/core';
+import { Redis, type RedisOptions } from 'ioredis';
+import { mapRedisError } from './errors.js';
+import { parseRedisUrl, redact } from './url.js';
+
+export interface RedisBackendOptions {
+  /** `redis://[user:password@]host:port[/db]`, `rediss://` for TLS. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Every key starts with `<keyPrefix>:`. Default `runonce`. Give the ACL the same prefix (`redisAcl`). */
+  keyPrefix?: string;
+  /**
+   * Expire scope and lock records this long after their last write (EXPIRE,
+   * set again on every create and write). The generation pointer `[ns, task]`
+   * never expires: losing it would silently send every instance back to scope
+   * `initial`. Pick a value far above the time a scope stays current, or a
+   * scale-out after the record expired runs the task again. Default: no expiry.
+   */
+  ttlSeconds?: number;
+  /** Give up connecting after this long. Default 3000. */
+  connectTimeoutMs?: number;
+  /** Give up on a command that got no reply after this long (it may still have run). Default 5000. */
+  commandTimeoutMs?: number;
+}
+
+/** What ioredis gets when the backend makes its own client. */
+export function redisClientOptions(options: RedisBackendOptions = {}): RedisOptions {
+  const conn = parseRedisUrl(options.url ?? 'redis://127.0.0.1:6379');
+  const isIp = /^[\d.]+$|:/.test(conn.host);
+  return {
+    host: conn.host,
+    port: conn.port,
+    username: conn.username,
+    password: conn.password,
+    db: conn.db,
+    ...(conn.tls ? { tls: isIp ? {} : { servername: conn.host } } : {}),
+    connectionName: 'runonce',
+    lazyConnect: true,
+    // A lock must never wait silently on a dead server. Commands issued while
+    // (re)connecting wait in the offline queue until the next connection
+    // attempt fails (maxRetriesPerRequest 0) or commandTimeout passes; a
+    // command in flight when the connection drops fails rather than being
+    // sent again, since a resent create would report "lost" for a slot this
+    // very call had created.
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: options.connectTimeoutMs ?? 3000,
+    commandTimeout: options.commandTimeoutMs ?? 5000,
+    retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+    // CLIENT SETINFO would need one more ACL permission for no benefit.
+    disableClientInfo: true,
+  };
+}
+
+// KEYS[1] record; ARGV: slot, value, ttl seconds (0 = none). 1 = created, 0 = the slot exists.
+const CREATE = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[1] .. ':v', 1)
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return 1
+`;
+
+// KEYS[1] record; ARGV: slot, value, ttl seconds. Returns the slot's new version.
+const WRITE = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local v = redis.call('HINCRBY', KEYS[1], ARGV[1] .. ':v', 1)
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return v
+`;
+
+interface ScriptedRedis extends Redis {
+  runonceCreate(key: string, slot: string, value: string, ttl: string): Promise<number>;
+  runonceWrite(key: string, slot: string, value: string, ttl: string): Promise<number>;
+}
+
+const SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
+const SLOT_FIELD = /^[1-9]\d*$/;
+const VERSION_FIELD = /^([1-9]\d*):v$/;
+
+/**
+ * Redis backend: one hash per record, two fields per slot.
+ *
+ *   key   runonce:<ns>:<task>:<scope>      (':' never occurs in a segment, so
+ *                                            [ns, task] and [ns, task, 1] differ)
+ *   field "3"    the JSON value of slot 3
+ *   field "3:v"  its version
+ *
+ * Create and write are Lua scripts, so each is one atomic step on the server:
+ * of N concurrent creators exactly one finds the field absent.
+ */
+export class RedisBackend implements Backend {
+  readonly name = 'redis';
+  readonly capabilities = { ttl: true, shared: true } as const;
+  readonly keyPrefix: string;
+  readonly #client: ScriptedRedis;
+  readonly #ownsClient: boolean;
+  readonly #ttl: number;
+  readonly #where: string;
+  #closed = false;
+  #lastError: Error | undefined;
+
+  /** Give `client` to share a connection you manage (close() then leaves it open); it needs the options of `redisClientOptions` to fail fast. */
+  constructor(options: RedisBackendOptions = {}, client?: Redis) {
+    this.keyPrefix = options.keyPrefix ?? 'runonce';
+    if (!/^[A-Za-z0-9_.{}-][A-Za-z0-9_.:{}/-]*$/.test(this.keyPrefix))
+      throw new ValidationError(`Redis key prefix must be letters, digits and _.-:/{}; got ${this.keyPrefix}`);
+    const ttl = options.ttlSeconds ?? 0;
+    if (!Number.isSafeInteger(ttl) || ttl < 0)
+      throw new ValidationError(`ttlSeconds must be a whole number of seconds, got ${ttl}`);
+    this.#ttl = ttl;
+    this.#where = redact(options.url ?? 'redis://127.0.0.1:6379');
+    this.#ownsClient = client === undefined;
+    const redis = client ?? new Redis(redisClientOptions(options));
+    // Without a listener ioredis prints every reconnect failure; keep the last for messages.
+    redis.on('error', (e: Error) => {
+      this.#lastError = e;
+    });
+    redis.on('ready', () => {
+      this.#lastError = undefined;
+    });
+    redis.defineCommand('runonceCreate', { lua: CREATE, numberOfKeys: 1 });
+    redis.defineCommand('runonceWrite', { lua: WRITE, numberOfKeys: 1 });
+    this.#client = redis as ScriptedRedis;
+  }
+
+  /** The ioredis client, for health checks (doctor) and tests. */
+  get client(): Redis {
+    return this.#client;
+  }
+
+  async read(key: RecordKey): Promise<Slot[]> {
+    const id = this.#key(key);
+    const hash = await this.#call('read', () => this.#client.hgetall(id));
+    const slots: Slot[] = [];
+    for (const [field, text] of Object.entries(hash)) {
+      if (VERSION_FIELD.test(field)) continue;
+      if (!SLOT_FIELD.test(field)) throw new CorruptStateError(`Redis hash ${id} has a foreign field ${field}`);
+      const version = Number(hash[`${field}:v`]);
+      if (!Number.isSafeInteger(version) || version < 1)
+        throw new CorruptStateError(`Redis hash ${id} slot ${field} has no valid version`);
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (cause) {
+        throw new CorruptStateError(`Redis hash ${id} slot ${field} is not JSON`, { cause });
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new CorruptStateError(`Redis hash ${id} slot ${field} is not a JSON object`);
+      slots.push({ index: Number(field), value: value as JsonObject, version });
+    }
+    return slots.sort((a, b) => a.index - b.index);
+  }
+
+  async create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult> {
+    checkIndex(index);
+    const id = this.#key(key);
+    const created = await this.#call('create', () =>
+      this.#client.runonceCreate(id, String(index), JSON.stringify(value), this.#ttlFor(key)),
+    );
+    return created === 1 ? { won: true, version: 1 } : { won: false };
+  }
+
+  async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
+    checkIndex(index);
+    const id = this.#key(key);
+    return Number(
+      await this.#call('write', () =>
+        this.#client.runonceWrite(id, String(index), JSON.stringify(value), this.#ttlFor(key)),
+      ),
+    );
+  }
+
+  async remove(key: RecordKey): Promise<void> {
+    const id = this.#key(key);
+    await this.#call('remove', () => this.#client.del(id));
+  }
+
+  async removeSlot(key: RecordKey, index: number): Promise<void> {
+    checkIndex(index);
+    const id = this.#key(key);
+    await this.#call('removeSlot', () => this.#client.hdel(id, String(index), `${index}:v`));
+  }
+
+  /**
+   * SCAN over the whole keyspace with MATCH on the prefix: O(keys in the
+   * database) per call, which is fine for status and prune (rare, operator
+   * driven) and saves keeping an index that EXPIRE would leave stale.
+   */
+  async list(prefix: RecordKey): Promise<RecordKey[]> {
+    for (const seg of prefix) checkSegment(seg);
+    const base = [this.keyPrefix, ...prefix].join(':');
+    const pattern = `${escapeGlob(base)}*`;
+    const found = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#call('list', () => this.#client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+      cursor = next;
+      // MATCH runonce:ns:task* also matches runonce:ns:task2; keep whole segments only.
+      for (const k of keys) if (k === base || k.startsWith(`${base}:`)) found.add(k);
+    } while (cursor !== '0');
+    const out: RecordKey[] = [];
+    for (const k of found) {
+      const segs = k.slice(this.keyPrefix.length + 1).split(':');
+      if (segs.every((s) => SEGMENT.test(s))) out.push(segs);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#ownsClient) return;
+    try {
+      if (this.#client.status === 'ready') await this.#client.quit();
+      else this.#client.disconnect();
+    } catch {
+      this.#client.disconnect();
+    }
+  }
+
+  #key(key: RecordKey): string {
+    if (key.length === 0) throw new ValidationError('a record key needs at least one segment');
+    for (const seg of key) checkSegment(seg);
+    return `${this.keyPrefix}:${key.join(':')}`;
+  }
+
+  #ttlFor(key: RecordKey): string {
+    return key.length >= 3 ? String(this.#ttl) : '0';
+  }
+
+  async #call<T>(what: string, op: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new ValidationError('Redis backend is closed');
+    try {
+      return await op();
+    } catch (e) {
+      // "max retries per request" only says the queue was flushed; the socket error says why.
+      const last = (e as Error)?.name === 'MaxRetriesPerRequestError' ? this.#lastError : undefined;
+      const why = last ? Object.assign(new Error(last.message, { cause: e }), { name: last.name }) : e;
+      throw mapRedisError(why, `${what} at ${this.#where}`);
+    }
+  }
+}
+
+function checkSegment(seg: string): void {
+  if (!SEGMENT.test(seg))
+    throw new ValidationError(`key segment must match [A-Za-z0-9_.-]{1,128}, got ${JSON.stringify(seg)}`);
+}
+
+function checkIndex(index: number): void {
+  if (!Number.isSafeInteger(index) || index < 1)
+    throw new ValidationError(`slot index must be a positive integer, got ${index}`);
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

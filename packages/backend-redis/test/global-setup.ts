@@ -1,0 +1,16 @@
+import { provideRedis } from '@runonce/test-servers';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    redisUrl: string;
+  }
+}
+
+/** One Redis for the whole run (env, container or local redis-server); fails the run with an install hint if none. */
+export default async function setup(project: TestProject) {
+  const redis = await provideRedis();
+  process.stderr.write(`redis for tests: ${redis.url} (${redis.source})\n`);
+  project.provide('redisUrl', redis.url);
+  return () => redis.stop();
+}
