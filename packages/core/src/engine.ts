@@ -230,7 +230,15 @@ export class RunOnce {
         if (count > o.maxTakeovers) {
           throw new TaskFailedError(
             `${task} (scope ${scope}) was interrupted or crashed ${count} times (max takeovers ${o.maxTakeovers}); last on ${takeover.owner}`,
-            { task, scope, attempt: takeover.attempt, owner: takeover.owner, error: takeover.reason, ranHere: false },
+            {
+              task,
+              scope,
+              attempt: takeover.attempt,
+              owner: takeover.owner,
+              error: takeover.reason,
+              ranHere: false,
+              kind: 'takeovers',
+            },
           );
         }
       }
@@ -241,6 +249,21 @@ export class RunOnce {
       const sentAt = this.#clock.monotonic();
       const created = await this.#backend.create(key, attempt, value);
       if (!created.won) continue; // someone else claimed it first: look again at once
+      if (takeover) {
+        const late = await this.#afterTakeover(key, where, attempt, takeover);
+        if (late === 'finished') {
+          // Our claim raced the old owner's last write; its outcome stands, our claim is void.
+          await this.#backend.removeSlot(key, attempt);
+          continue;
+        }
+        if (late === 'superseded') {
+          // So slow that a later instance already took over from us: we never started.
+          const reason = 'superseded before it started';
+          const finishedAt = new Date(this.#clock.now()).toISOString();
+          await this.#backend.write(key, attempt, { ...value, state: AttemptState.abandoned, reason, finishedAt });
+          continue;
+        }
+      }
       wait.ended(this.#events, { task, scope }, 'claimed');
       this.#events.emit('claimed', { task, scope, attempt, owner: this.owner, takeover: takeover !== undefined });
       if (takeover) {
@@ -353,6 +376,33 @@ export class RunOnce {
       finishedAt,
       result,
     };
+  }
+
+  /**
+   * After taking over, look once more: the old owner may have recorded its
+   * outcome after we judged it dead. It writes then reads (when late); we
+   * create then read. Whichever went second sees the other:
+   *
+   *   old owner   ──write done──────────read: no n+1 → keeps done
+   *   taker          (stale read)   ──create n+1──read: sees done → voids n+1
+   *
+   *   old owner   ──write done──read: sees n+1 → reports its lease lost
+   *   taker        ──create n+1───────────────read: sees done → voids n+1
+   */
+  async #afterTakeover(
+    key: RecordKey,
+    where: string,
+    attempt: number,
+    previous: Attempt,
+  ): Promise<'ok' | 'finished' | 'superseded'> {
+    const now = (await this.#read(key)).map((s) => decodeAttempt(s, where));
+    const finished = now.some(
+      (a) =>
+        a.attempt < attempt &&
+        (a.state === AttemptState.done || (a.attempt === previous.attempt && a.state === AttemptState.failed)),
+    );
+    if (finished) return 'finished';
+    return now.some((a) => a.attempt > attempt) ? 'superseded' : 'ok';
   }
 
   /** The scope a run uses when none is given: the current generation, else `initial`. */

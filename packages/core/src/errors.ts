@@ -106,6 +106,8 @@ export interface FailureDetails {
   readonly finishedAt?: string | undefined;
   /** True when the failed attempt ran in this process. */
   readonly ranHere: boolean;
+  /** `takeovers` when no attempt failed but too many crashed or were interrupted. */
+  readonly kind?: 'failed' | 'takeovers';
 }
 
 /** The task failed: here (ranHere) or on another instance, with no retries left. */

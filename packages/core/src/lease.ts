@@ -93,6 +93,12 @@ export class Lease {
         // than that (heartbeats were failing) do we check again for a higher attempt.
         if (clock.monotonic() - this.#checkedAt >= leaseMs / 3) await this.#check();
         await backend.write(key, index, value);
+        // The write may have landed after the lease ran out (a slow store, a
+        // pause): then someone may have taken over meanwhile, and we must say so.
+        if (clock.monotonic() - this.#confirmedAt >= leaseMs) {
+          const higher = (await backend.read(key)).find((s) => s.index > index);
+          if (higher) throw this.#markLost(`attempt ${higher.index} was claimed while our outcome was being recorded`);
+        }
         return;
       } catch (e) {
         if (RunOnceError.is(e, 'E_LEASE_LOST')) throw e;
