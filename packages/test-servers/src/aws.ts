@@ -1,0 +1,117 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findBinary, freePort, type Service, startLocal } from './process.js';
+
+/**
+ * AWS-shaped servers for the SSM and DynamoDB backends' tests, in the order
+ * SPEC.md gives: an endpoint from the environment; else LocalStack through
+ * testcontainers when a container runtime answers; else a local `moto_server`
+ * on a free port (moto serves SSM and DynamoDB on one port). When none is
+ * available the run fails with the message below: a backend's tests are
+ * never silently skipped.
+ */
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The last LocalStack image that starts without an auth token. */
+export const LOCALSTACK_IMAGE = process.env.RUNONCE_TEST_LOCALSTACK_IMAGE ?? 'localstack/localstack:4.14';
+
+const installHint = (envVar: string) =>
+  `No ${envVar === 'RUNONCE_TEST_SSM_ENDPOINT' ? 'SSM' : 'DynamoDB'} endpoint for the tests. Either:\n` +
+  `  - run \`bash scripts/test-services.sh\` (installs moto_server into <repo>/.venv-moto), or\n` +
+  `  - set ${envVar}=http://host:port (any SSM/DynamoDB-compatible endpoint, e.g. LocalStack or moto), or\n` +
+  `  - start a container runtime (Docker or Podman) so testcontainers can run ${LOCALSTACK_IMAGE}.\n` +
+  `moto_server was looked for in $RUNONCE_MOTO_DIR/bin, ${join(REPO_ROOT, '.venv-moto/bin')} and on PATH.`;
+
+/** An SSM endpoint for a test run (see the module comment for the order). */
+export function provideSsm(): Promise<Service> {
+  return provideAws('RUNONCE_TEST_SSM_ENDPOINT');
+}
+
+/** A DynamoDB endpoint served by LocalStack or moto (dynalite lives in dynalite.ts). */
+export function provideMotoDynamoDb(): Promise<Service> {
+  return provideAws('RUNONCE_TEST_DYNAMODB_ENDPOINT');
+}
+
+async function provideAws(envVar: 'RUNONCE_TEST_SSM_ENDPOINT' | 'RUNONCE_TEST_DYNAMODB_ENDPOINT'): Promise<Service> {
+  const fromEnv = process.env[envVar];
+  if (fromEnv) return { url: fromEnv, source: 'env', stop: async () => {} };
+
+  const container = await tryLocalStack();
+  if (container) return container;
+
+  if (findMotoServer()) {
+    const moto = await startMoto();
+    return { url: moto.url, source: 'local', stop: moto.stop };
+  }
+  throw new Error(installHint(envVar));
+}
+
+/**
+ * SDK client settings for tests against an emulator: the endpoint, region
+ * `us-east-1` and dummy credentials (emulators accept any). Plain JSON, so a
+ * child process can receive it too.
+ */
+export function awsTestClientConfig(endpoint: string): {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+} {
+  return { endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+}
+
+export function findMotoServer(): string | undefined {
+  const dirs: string[] = [];
+  if (process.env.RUNONCE_MOTO_DIR) dirs.push(join(process.env.RUNONCE_MOTO_DIR, 'bin'));
+  dirs.push(join(REPO_ROOT, '.venv-moto', 'bin'));
+  return findBinary('moto_server', dirs);
+}
+
+/** Start `moto_server` (threaded, in memory) on a free port of 127.0.0.1. */
+export async function startMoto(): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
+  const binary = findMotoServer();
+  if (!binary) throw new Error(installHint('RUNONCE_TEST_SSM_ENDPOINT'));
+  const port = await freePort();
+  const { stop } = await startLocal(binary, ['-H', '127.0.0.1', '-p', String(port)], port, 60_000);
+  return { url: `http://127.0.0.1:${port}`, port, stop };
+}
+
+/**
+ * Whether a container runtime answers. testcontainers is imported only here,
+ * so runs without one never load it; without a daemon it gives up in about
+ * half a second, and the race below bounds a runtime that hangs.
+ */
+async function containerRuntimeAvailable(timeoutMs = 5_000): Promise<boolean> {
+  if (process.env.RUNONCE_TEST_NO_CONTAINERS) return false;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('container runtime detection timed out')), timeoutMs);
+    });
+    await Promise.race([getContainerRuntimeClient(), timeout]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function tryLocalStack(): Promise<Service | undefined> {
+  if (!(await containerRuntimeAvailable())) return undefined;
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const started = await new GenericContainer(LOCALSTACK_IMAGE)
+    .withExposedPorts(4566)
+    .withEnvironment({ SERVICES: 'ssm,dynamodb', EAGER_SERVICE_LOADING: '1' })
+    .withWaitStrategy(Wait.forLogMessage(/Ready\./))
+    .withStartupTimeout(120_000)
+    .start();
+  return {
+    url: `http://${started.getHost()}:${started.getMappedPort(4566)}`,
+    source: 'container',
+    stop: async () => {
+      await started.stop();
+    },
+  };
+}

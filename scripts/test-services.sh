@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the local servers the backend tests fall back to when neither an
+# endpoint in the environment nor a container runtime is available
+# (see SPEC.md, "How tests reach real servers"). Idempotent: run it again and
+# it only checks. Written for a fresh Debian/Ubuntu machine (CI or a laptop).
+#
+#   1. apt packages: python3 + venv (for moto), redis-server
+#   2. moto_server in <repo>/.venv-moto (SSM and DynamoDB emulator, pinned)
+#   3. print what was found
+#
+# dynalite (the other DynamoDB emulator) comes from npm with `pnpm install`.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+MOTO_VENV="${RUNONCE_MOTO_DIR:-$REPO_ROOT/.venv-moto}"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_updated=""
+apt_install() {
+  # apt-get update only once, and only when something is missing
+  if [ -z "$apt_updated" ]; then
+    $SUDO apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# --- 1. apt packages --------------------------------------------------------
+missing=()
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "test-services: installing ${missing[*]} from apt"
+  apt_install "${missing[@]}"
+  # the Debian package starts a system redis on 6379; the tests start their own on free ports
+  if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
+fi
+
+# --- 2. moto_server in a virtualenv ------------------------------------------
+installed=""
+if [ -x "$MOTO_VENV/bin/pip" ]; then
+  installed="$("$MOTO_VENV/bin/pip" show moto 2>/dev/null | sed -n 's/^Version: //p')"
+fi
+if [ "$installed" != "$MOTO_VERSION" ] || [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+  echo "test-services: installing moto[server]==$MOTO_VERSION into $MOTO_VENV"
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+# --- 3. report ---------------------------------------------------------------
+echo "test-services: moto_server  $MOTO_VENV/bin/moto_server (moto $("$MOTO_VENV/bin/pip" show moto | sed -n 's/^Version: //p'))"
+echo "test-services: redis-server $(command -v redis-server || echo /usr/bin/redis-server) ($(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'))"
