@@ -1,6 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import {
+  type FileHandle,
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Backend, CreateResult, JsonObject, RecordKey, Slot } from '../backend.js';
 import { keyToString } from '../backend.js';
@@ -34,6 +46,8 @@ const SLOT_FILE = /^[1-9][0-9]*$/;
 const TEMP_PREFIX = '.tmp-';
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
+/** A temp file this old belongs to a writer that died. */
+const STALE_TEMP_MS = 10 * 60_000;
 /** How often an operation is retried when a concurrent remove pruned its directory under it. */
 const PRUNE_RETRIES = 20;
 
@@ -159,6 +173,7 @@ export class FileBackend implements Backend {
     } catch (e) {
       if (code(e) !== 'ENOENT') throw this.#mapError(e, 'removeSlot', key);
     }
+    await this.#sweepTemps(slotsDir);
     await this.#prune(slotsDir);
   }
 
@@ -310,6 +325,27 @@ export class FileBackend implements Backend {
         if (code(e) === 'ENOENT' && attempt < PRUNE_RETRIES) continue;
         throw this.#mapError(e, op, key);
       }
+    }
+  }
+
+  /**
+   * Deletes temp files left by a process that died between writing and
+   * linking, so their directory can be pruned. Only old ones: a live writer
+   * whose temp vanished would just retry, but there is no need to make it.
+   */
+  async #sweepTemps(slotsDir: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(slotsDir);
+    } catch {
+      return;
+    }
+    const before = Date.now() - STALE_TEMP_MS;
+    for (const name of names) {
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      const file = join(slotsDir, name);
+      const info = await stat(file).catch(() => undefined);
+      if (info && info.mtimeMs < before) await unlink(file).catch(() => {});
     }
   }
 
