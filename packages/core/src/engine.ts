@@ -422,14 +422,19 @@ export class RunOnce {
   /**
    * Start a new generation: the next run of the task (without an explicit
    * scope) claims a fresh scope. Two concurrent resets yield one new generation.
+   * `scope` names the new generation's scope (a build id) instead of a random one.
    */
-  async reset(task: string): Promise<{ task: string; scope: string; generation: number }> {
+  async reset(
+    task: string,
+    options: { scope?: string } = {},
+  ): Promise<{ task: string; scope: string; generation: number }> {
     validateName('task', task);
+    const given = options.scope !== undefined ? validateScope(options.scope) : undefined;
     const key: RecordKey = [this.namespace, task];
     for (;;) {
       const slots = await this.#read(key);
       const generation = (slots.at(-1)?.index ?? 0) + 1;
-      const scope = `gen-${generation}-${randomSuffix(this.#random)}`;
+      const scope = given ?? `gen-${generation}-${randomSuffix(this.#random)}`;
       const value: JsonObject = {
         v: 1,
         scope,
