@@ -1,4 +1,5 @@
 export { type ClaimRaceResult, type CreateRaceResult, claimRace, createRace } from './contenders.js';
+export { engine } from './engine.js';
 export { errors } from './errors.js';
 export { primitives } from './primitives.js';
 export { raceInProcesses } from './processes.js';

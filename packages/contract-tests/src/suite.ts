@@ -1,4 +1,5 @@
 import { describe } from 'vitest';
+import { engine } from './engine.js';
 import { errors } from './errors.js';
 import { primitives } from './primitives.js';
 import { races } from './races.js';
@@ -6,7 +7,7 @@ import { type ContractPart, type ContractTarget, createContext } from './target.
 import { versions } from './versions.js';
 
 /** Every part of the contract, in the order they run. A new part is one more entry. */
-export const parts: readonly ContractPart[] = [primitives, versions, races, errors];
+export const parts: readonly ContractPart[] = [primitives, versions, races, errors, engine];
 
 /** The whole contract for one backend: `describe(target.name, …)` with every part. */
 export function defineContractSuite(target: ContractTarget): void {
