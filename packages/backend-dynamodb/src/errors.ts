@@ -1,6 +1,7 @@
 import {
   AccessDeniedError,
   BackendUnavailableError,
+  ConfigError,
   MissingTableError,
   RunOnceError,
   ThrottledError,
@@ -47,6 +48,7 @@ export function classify(error: unknown): 'throttle' | 'transient' | 'final' {
   const status = e.$metadata?.httpStatusCode;
   if (status === 429) return 'throttle';
   if (e.name && ACCESS_NAMES.has(e.name)) return 'final';
+  if (isMissingRegion(e)) return 'final';
   if (e.$fault === 'server' || (status !== undefined && status >= 500)) return 'transient';
   // No HTTP status at all: the request never got an answer (refused, reset, DNS, timed out).
   if (status === undefined && e.$fault === undefined) return 'transient';
@@ -63,6 +65,11 @@ export function mapDynamoDbError(error: unknown, what: string, table: string): R
       `DynamoDB table "${table}" does not exist (${what}): run \`runonce init\` to create it (${message})`,
       { cause: error },
     );
+  if (isMissingRegion(e))
+    return new ConfigError(
+      `DynamoDB: no AWS region configured (set AWS_REGION, a profile's region, or the backend's region option)`,
+      { cause: error },
+    );
   if (ACCESS_NAMES.has(name))
     return new AccessDeniedError(`DynamoDB refused ${what} on table "${table}": ${name}: ${message}`, { cause: error });
   if (classify(error) === 'throttle')
@@ -72,4 +79,9 @@ export function mapDynamoDbError(error: unknown, what: string, table: string): R
   return new BackendUnavailableError(`DynamoDB unavailable during ${what} on table "${table}": ${name}: ${message}`, {
     cause: error,
   });
+}
+
+/** The SDK's "Region is missing" is thrown before any request: configuration, not an outage. */
+function isMissingRegion(e: AwsLikeError | undefined): boolean {
+  return e?.$metadata === undefined && /^Region is missing/.test(e?.message ?? '');
 }

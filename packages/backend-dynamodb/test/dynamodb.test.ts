@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { ErrorCode, RunOnceError } from '@runonce/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTable, DynamoDbBackend, dynamoDbIamPolicy } from '../src/index.js';
+import { classify, createTable, DynamoDbBackend, dynamoDbIamPolicy, mapDynamoDbError } from '../src/index.js';
 import { backendWithTable, emulatorOptions, emulators, tableName } from './helpers.js';
 
 const opened: DynamoDbBackend[] = [];
@@ -254,5 +254,29 @@ describe('IAM policy', () => {
     );
     expect(init?.Action).toContain('dynamodb:CreateTable');
     expect(dynamoDbIamPolicy({ includeInit: false }).Statement).toHaveLength(1);
+  });
+});
+
+describe('error mapping', () => {
+  it('treats a missing region as configuration, not an outage, and never retries it', () => {
+    const e = new Error('Region is missing');
+    expect(classify(e)).toBe('final');
+    expect(mapDynamoDbError(e, 'read', 'runonce').code).toBe(ErrorCode.config);
+  });
+
+  it('tells throttling (never applied) from network failures (maybe applied)', () => {
+    expect(classify(throttle())).toBe('throttle');
+    expect(classify(Object.assign(new Error('x'), { $metadata: { httpStatusCode: 429 } }))).toBe('throttle');
+    expect(classify(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('transient');
+    expect(classify(Object.assign(new Error('x'), { $fault: 'server', $metadata: { httpStatusCode: 500 } }))).toBe(
+      'transient',
+    );
+    const denied = Object.assign(new Error('no'), {
+      name: 'AccessDeniedException',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+    });
+    expect(classify(denied)).toBe('final');
+    expect(mapDynamoDbError(denied, 'read', 'runonce').code).toBe(ErrorCode.accessDenied);
   });
 });
