@@ -56,3 +56,10 @@ fi
 # --- 3. report ---------------------------------------------------------------
 echo "test-services: moto_server  $MOTO_VENV/bin/moto_server (moto $("$MOTO_VENV/bin/pip" show moto | sed -n 's/^Version: //p'))"
 echo "test-services: redis-server $(command -v redis-server || echo /usr/bin/redis-server) ($(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'))"
+
+# --- 4. openssl: backend-redis's TLS test signs a throwaway certificate ----------
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "test-services: installing openssl from apt"
+  apt_install openssl
+fi
+echo "test-services: openssl      $(command -v openssl) ($(openssl version | cut -d' ' -f2))"

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import {
   type Backend,
+  ConfigError,
   CorruptStateError,
   type CreateResult,
   type JsonObject,
@@ -24,6 +26,11 @@ export interface RedisBackendOptions {
    * scale-out after the record expired runs the task again. Default: no expiry.
    */
   ttlSeconds?: number;
+  /**
+   * PEM file of the CA that signed the server's certificate, for `rediss://`
+   * with a private CA (the system CAs and `NODE_EXTRA_CA_CERTS` are trusted anyway).
+   */
+  tlsCaFile?: string;
   /** Give up connecting after this long. Default 3000. */
   connectTimeoutMs?: number;
   /** Give up on a command that got no reply after this long (it may still have run). Default 5000. */
@@ -40,7 +47,14 @@ export function redisClientOptions(options: RedisBackendOptions = {}): RedisOpti
     username: conn.username,
     password: conn.password,
     db: conn.db,
-    ...(conn.tls ? { tls: isIp ? {} : { servername: conn.host } } : {}),
+    ...(conn.tls
+      ? {
+          tls: {
+            ...(isIp ? {} : { servername: conn.host }),
+            ...(options.tlsCaFile ? { ca: readCa(options.tlsCaFile) } : {}),
+          },
+        }
+      : {}),
     connectionName: 'runonce',
     lazyConnect: true,
     // A lock must never wait silently on a dead server. Commands issued while
@@ -246,6 +260,14 @@ export class RedisBackend implements Backend {
       const why = last ? Object.assign(new Error(last.message, { cause: e }), { name: last.name }) : e;
       throw mapRedisError(why, `${what} at ${this.#where}`);
     }
+  }
+}
+
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`cannot read the Redis TLS CA file ${file}: ${(cause as Error).message}`, { cause });
   }
 }
 

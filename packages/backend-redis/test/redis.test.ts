@@ -1,6 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ErrorCode, RunOnceError } from '@runonce/core';
-import { LocalRedis } from '@runonce/test-servers';
+import { freePort, LocalRedis } from '@runonce/test-servers';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseRedisUrl, RedisBackend, redact, redisAcl, redisClientOptions } from '../src/index.js';
@@ -241,5 +245,81 @@ describe('connection loss', () => {
     await b.close();
     expect(await client.ping()).toBe('PONG');
     client.disconnect();
+  });
+});
+
+describe('TLS on a real server', () => {
+  let server: LocalRedis;
+  let dir: string;
+  let port: number;
+  beforeAll(async () => {
+    // A throwaway CA-less self-signed certificate for localhost (openssl comes with scripts/test-services.sh).
+    dir = mkdtempSync(join(tmpdir(), 'runonce-redis-tls-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    port = await freePort();
+    server = await LocalRedis.start({
+      port,
+      args: [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        join(dir, 'cert.pem'),
+        '--tls-key-file',
+        join(dir, 'key.pem'),
+        '--tls-auth-clients',
+        'no',
+        '--requirepass',
+        'tls-pass',
+      ],
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('speaks TLS with AUTH for rediss:// and verifies the certificate against the given CA', async () => {
+    const b = backend({ url: `rediss://:tls-pass@localhost:${port}`, tlsCaFile: join(dir, 'cert.pem') });
+    const key = [ns(), 't', 's'];
+    expect(await b.create(key, 1, { tls: true })).toEqual({ won: true, version: 1 });
+    expect(await b.read(key)).toEqual([{ index: 1, value: { tls: true }, version: 1 }]);
+  });
+
+  it('refuses a certificate it cannot verify, and a CA file it cannot read', async () => {
+    const untrusted = backend({ url: `rediss://:tls-pass@localhost:${port}` });
+    await rejectsWith(untrusted.read([ns(), 't']), ErrorCode.backendUnavailable);
+    await rejectsWith(
+      Promise.resolve().then(
+        () => new RedisBackend({ url: `rediss://localhost:${port}`, tlsCaFile: join(dir, 'nope.pem') }),
+      ),
+      ErrorCode.config,
+    );
+  });
+
+  it('does not talk plain Redis to a TLS port', async () => {
+    const plain = backend({ url: `redis://:tls-pass@localhost:${port}`, commandTimeoutMs: 1000 });
+    await rejectsWith(plain.read([ns(), 't']), ErrorCode.backendUnavailable);
   });
 });
