@@ -1,0 +1,96 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Reporter } from './io.js';
+
+export interface ChildOptions {
+  readonly command: readonly string[];
+  readonly shell: boolean;
+  readonly env: NodeJS.ProcessEnv;
+  readonly reporter: Reporter;
+  /** Tee stdout/stderr through runonce (for --log-file); else the child inherits them untouched. */
+  readonly tee: boolean;
+}
+
+export interface ChildExit {
+  /** 0–255; 128+n when killed by signal n; 127/126 when it could not be started. */
+  readonly code: number;
+  readonly signal: NodeJS.Signals | null;
+  readonly error?: string;
+}
+
+/**
+ * The command in its own process group (detached), so a signal reaches it
+ * and everything it started: `kill(-pgid)`. Nothing is parsed or rewritten.
+ */
+export class Child {
+  readonly #proc: ChildProcess;
+  readonly exited: Promise<ChildExit>;
+  #killTimer: NodeJS.Timeout | undefined;
+
+  constructor(o: ChildOptions) {
+    const [file, ...args] = o.shell ? ['/bin/sh', '-c', o.command.join(' ')] : o.command;
+    this.#proc = spawn(file as string, args, {
+      stdio: o.tee ? ['inherit', 'pipe', 'pipe'] : 'inherit',
+      env: o.env,
+      detached: true,
+    });
+    if (o.tee) {
+      this.#proc.stdout?.on('data', (chunk: Buffer) => {
+        process.stdout.write(chunk);
+        o.reporter.logChunk(chunk);
+      });
+      this.#proc.stderr?.on('data', (chunk: Buffer) => {
+        process.stderr.write(chunk);
+        o.reporter.logChunk(chunk);
+      });
+    }
+    this.exited = new Promise<ChildExit>((resolve) => {
+      this.#proc.once('error', (e: NodeJS.ErrnoException) => {
+        // spawn failed: no process. Shells use 127 (not found) and 126 (not executable).
+        const code = e.code === 'ENOENT' ? 127 : 126;
+        resolve({ code, signal: null, error: `cannot run ${JSON.stringify(file)}: ${e.message}` });
+      });
+      this.#proc.once('exit', (code, signal) => {
+        const done = () => {
+          if (this.#killTimer) clearTimeout(this.#killTimer);
+          if (signal) resolve({ code: 128 + (constants.signals[signal] ?? 0), signal });
+          else resolve({ code: code ?? 1, signal: null });
+        };
+        // Let the pipes drain, but never wait on grandchildren that keep them open.
+        if (!o.tee) return done();
+        const timer = setTimeout(done, 500);
+        this.#proc.once('close', () => {
+          clearTimeout(timer);
+          done();
+        });
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.#proc.pid;
+  }
+
+  /** Send a signal to the child's whole process group. */
+  signal(sig: NodeJS.Signals): void {
+    const pid = this.#proc.pid;
+    if (pid === undefined || this.#proc.exitCode !== null || this.#proc.signalCode !== null) return;
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      try {
+        this.#proc.kill(sig);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** SIGTERM (or the given signal) to the group now, SIGKILL after the grace period if it is still there. */
+  terminate(graceMs: number, first: NodeJS.Signals = 'SIGTERM'): void {
+    this.signal(first);
+    if (this.#killTimer) return;
+    this.#killTimer = setTimeout(() => this.signal('SIGKILL'), graceMs);
+    this.#killTimer.unref();
+  }
+}

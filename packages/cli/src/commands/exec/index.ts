@@ -1,0 +1,172 @@
+import { formatDuration, RunOnceError, type TaskContext, type TaskFailedError } from '@runonce/core';
+import { Child } from '../../child.js';
+import type { CliConfig } from '../../config.js';
+import { onStopSignals, openEngine } from '../../engine.js';
+import { ExitCode, exitCodeFor } from '../../exit.js';
+import { clockTime, type Io, processIo, Reporter, since } from '../../io.js';
+
+export interface ExecInput {
+  readonly task: string;
+  readonly command: readonly string[];
+  readonly shell?: boolean;
+  readonly config: CliConfig;
+}
+
+/** Thrown by the task function so the engine records the command's exit code. */
+class CommandFailed extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly signal: NodeJS.Signals | null,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * `runonce exec`: claim the task's scope and run the command, or wait for
+ * (or skip) the instance that does. Returns the exit code; every decision is
+ * one stderr line.
+ */
+export async function exec(input: ExecInput, io: Io = processIo()): Promise<number> {
+  const { task, config } = input;
+  const reporter = new Reporter(io, config.logFile);
+  const engine = await openEngine(config);
+  const { runonce } = engine;
+  const say = (message: string, tone?: 'good' | 'bad' | 'warn') => reporter.line(task, message, tone);
+  const commandText = input.command.join(' ');
+
+  const interrupt = new AbortController();
+  let child: Child | undefined;
+  let stopSignal: NodeJS.Signals | undefined;
+  const disposeSignals = onStopSignals((signal) => {
+    if (stopSignal) {
+      // A second signal: stop being patient.
+      child?.signal('SIGKILL');
+      return;
+    }
+    stopSignal = signal;
+    if (child) {
+      say(`received ${signal}, passing it to the command`, 'warn');
+      child.terminate(config.killGrace, signal);
+    }
+    interrupt.abort(Object.assign(new Error(signal), { signal }));
+  });
+
+  const off = [
+    runonce.on('claimed', (e) => {
+      if (!e.takeover) say(`claimed attempt ${e.attempt} (scope ${e.scope}), running: ${commandText}`);
+    }),
+    runonce.on('takeover', (e) =>
+      say(
+        `taking over from ${e.previous.owner} (attempt ${e.previous.attempt} ${e.previous.state === 'running' ? 'stale' : e.previous.state}), running attempt ${e.attempt} (scope ${e.scope}): ${commandText}`,
+        'warn',
+      ),
+    ),
+    runonce.on('waiting', (e) =>
+      reporter.waiting(
+        task,
+        `waiting for ${e.owner} (attempt ${e.attempt}, running for ${since(e.startedAt)}, waited ${formatDuration(e.waitedMs)})`,
+      ),
+    ),
+    runonce.on('lost', (e) => say(`lease lost on attempt ${e.attempt} (${e.reason}), stopping the command`, 'bad')),
+  ];
+
+  const t0 = performance.now();
+  try {
+    const outcome = await runonce.run(
+      task,
+      async (ctx: TaskContext) => {
+        if (interrupt.signal.aborted) throw new CommandFailed('interrupted before start', 128, null);
+        child = new Child({
+          command: input.command,
+          shell: input.shell === true,
+          reporter,
+          tee: reporter.logFd !== undefined,
+          env: {
+            ...io.env,
+            RUNONCE_TASK: ctx.task,
+            RUNONCE_NAMESPACE: ctx.namespace,
+            RUNONCE_SCOPE: ctx.scope,
+            RUNONCE_ATTEMPT: String(ctx.attempt),
+            RUNONCE_FENCING_TOKEN: String(ctx.fencingToken),
+          },
+        });
+        const onAbort = () => {
+          // Interrupted: the signal was already forwarded. Lease lost: stop the command ourselves.
+          if (RunOnceError.is(ctx.signal.reason, 'E_LEASE_LOST')) child?.terminate(config.killGrace);
+        };
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        const exit = await child.exited;
+        ctx.signal.removeEventListener('abort', onAbort);
+        if (exit.error) say(exit.error, 'bad');
+        if (exit.code !== 0) {
+          const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+          throw new CommandFailed(`command ${how}`, exit.code, exit.signal);
+        }
+      },
+      {
+        ...(config.scope !== undefined ? { scope: config.scope } : {}),
+        onBusy: config.onBusy,
+        lease: config.lease,
+        waitTimeout: config.waitTimeout,
+        retries: config.retries,
+        maxTakeovers: config.maxTakeovers,
+        signal: interrupt.signal,
+      },
+    );
+    if (outcome.ranHere) {
+      say(`done in ${formatDuration(performance.now() - t0)} (attempt ${outcome.attempt})`, 'good');
+    } else if (outcome.state === 'done') {
+      say(`done on ${outcome.owner} at ${clockTime(outcome.finishedAt)} (attempt ${outcome.attempt}), skipping`);
+    } else {
+      say(`running on ${outcome.owner} (attempt ${outcome.attempt}), skipping (--on-busy skip)`);
+    }
+    return ExitCode.ok;
+  } catch (error) {
+    return report(error, { task, say, stopSignal });
+  } finally {
+    for (const f of off) f();
+    disposeSignals();
+    reporter.close();
+    await engine.close();
+  }
+}
+
+function report(
+  error: unknown,
+  c: { task: string; say: (m: string, tone?: 'good' | 'bad' | 'warn') => void; stopSignal: NodeJS.Signals | undefined },
+): number {
+  const { say } = c;
+  if (RunOnceError.is(error, 'E_TASK_FAILED')) {
+    const d = (error as TaskFailedError).details;
+    if (d.ranHere) {
+      say(`failed with exit code ${d.exitCode ?? 1} (attempt ${d.attempt})`, 'bad');
+    } else if (d.kind === 'takeovers') {
+      say(`${error.message}, not running it`, 'bad');
+    } else {
+      const code = d.exitCode !== undefined ? ` with exit code ${d.exitCode}` : '';
+      say(
+        `failed on ${d.owner ?? '?'}${code} at ${clockTime(d.finishedAt)} (attempt ${d.attempt}), not running it`,
+        'bad',
+      );
+    }
+    return exitCodeFor(error);
+  }
+  if (RunOnceError.is(error, 'E_INTERRUPTED')) {
+    say(
+      `interrupted by ${c.stopSignal ?? 'a signal'}; ${error.message.includes('attempt') ? 'attempt recorded abandoned' : 'nothing was claimed'}`,
+      'warn',
+    );
+    return c.stopSignal ? exitCodeFor(Object.assign(error, { signal: c.stopSignal })) : exitCodeFor(error);
+  }
+  if (RunOnceError.is(error, 'E_BUSY')) {
+    say(`${error.message}, giving up (--on-busy fail)`, 'warn');
+    return exitCodeFor(error);
+  }
+  if (RunOnceError.is(error, 'E_WAIT_TIMEOUT') || RunOnceError.is(error, 'E_LEASE_LOST')) {
+    say(error.message, 'bad');
+    return exitCodeFor(error);
+  }
+  throw error;
+}

@@ -1,0 +1,230 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ConfigError, type OnBusy, parseDuration, UsageError, validateName, validateScope } from '@runonce/core';
+import type { OptionDef, ParsedArgs } from './args.js';
+import { commands } from './definitions.js';
+
+/** What every command works from, resolved flag > environment > config file > default. */
+export interface CliConfig {
+  readonly backend: string;
+  readonly namespace: string;
+  readonly owner: string | undefined;
+  readonly dir: string;
+  readonly ssmPrefix: string;
+  readonly table: string;
+  readonly redisUrl: string;
+  readonly scope: string | undefined;
+  readonly lease: number;
+  readonly waitTimeout: number;
+  readonly onBusy: OnBusy;
+  readonly retries: number;
+  readonly maxTakeovers: number;
+  readonly killGrace: number;
+  readonly logFile: string | undefined;
+  /** Backend-specific objects from the config file, handed to the backend's factory as they are. */
+  readonly ssm?: Record<string, unknown> | undefined;
+  readonly dynamodb?: Record<string, unknown> | undefined;
+  readonly redis?: Record<string, unknown> | undefined;
+  readonly backendOptions?: Record<string, unknown> | undefined;
+  /** The file the configuration came from, if any. */
+  readonly configFile: string | undefined;
+}
+
+export interface Environment {
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+const CONFIG_FILES = ['runonce.config.json', 'runonce.config.yaml', 'runonce.config.yml'];
+const OBJECT_KEYS = ['ssm', 'dynamodb', 'redis', 'backendOptions'] as const;
+
+type Source = { kind: 'flag' | 'env' | 'file'; label: string };
+type Check<T> = (value: unknown, where: Source) => T;
+
+const str: Check<string> = (v, where) => {
+  if (typeof v === 'string' && v !== '') return v;
+  throw bad(where, `must be a non-empty string, got ${JSON.stringify(v)}`);
+};
+const duration: Check<number> = (v, where) => {
+  if (typeof v !== 'string' && typeof v !== 'number')
+    throw bad(where, `must be a duration like 30s, got ${JSON.stringify(v)}`);
+  try {
+    return parseDuration(v, where.label);
+  } catch (e) {
+    throw rewrap(where, e);
+  }
+};
+const count: Check<number> = (v, where) => {
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 0) return n;
+  throw bad(where, `must be a whole number >= 0, got ${JSON.stringify(v)}`);
+};
+const choice =
+  <T extends string>(...values: T[]): Check<T> =>
+  (v, where) => {
+    if (typeof v === 'string' && (values as string[]).includes(v)) return v as T;
+    throw bad(where, `must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+  };
+const checked =
+  (fn: (v: string) => string): Check<string> =>
+  (v, where) => {
+    try {
+      return fn(str(v, where));
+    } catch (e) {
+      throw rewrap(where, e);
+    }
+  };
+
+function defaultDir(env: NodeJS.ProcessEnv): string {
+  if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'runonce');
+  return join(env.HOME || homedir(), '.local', 'state', 'runonce');
+}
+
+const SETTINGS = {
+  backend: { check: str, fallback: () => 'file' },
+  namespace: { check: checked((v) => validateName('namespace', v)), fallback: () => 'default' },
+  owner: { check: str, fallback: () => undefined },
+  dir: { check: str, fallback: (e: Environment) => defaultDir(e.env) },
+  ssmPrefix: { check: str, fallback: () => '/runonce' },
+  table: { check: str, fallback: () => 'runonce' },
+  redisUrl: { check: str, fallback: () => 'redis://127.0.0.1:6379' },
+  scope: { check: checked(validateScope), fallback: () => undefined },
+  lease: { check: duration, fallback: () => 30_000 },
+  waitTimeout: { check: duration, fallback: () => 30 * 60_000 },
+  onBusy: { check: choice<OnBusy>('wait', 'skip', 'fail'), fallback: () => 'wait' as OnBusy },
+  retries: { check: count, fallback: () => 0 },
+  maxTakeovers: { check: count, fallback: () => 3 },
+  killGrace: { check: duration, fallback: () => 10_000 },
+  logFile: { check: str, fallback: () => undefined },
+} as const;
+type SettingKey = keyof typeof SETTINGS;
+
+/** Every option that maps to a setting, across commands: its flag name and environment variable. */
+const OPTION_OF = new Map<string, OptionDef>();
+for (const c of Object.values(commands)) {
+  for (const o of c.options as readonly OptionDef[]) if (o.configKey) OPTION_OF.set(o.configKey, o);
+}
+
+export function resolveConfig(args: Pick<ParsedArgs, 'options'>, environment: Environment): CliConfig {
+  const { env, cwd } = environment;
+  const { file, path } = loadConfigFile(args.options.config, env, cwd);
+  const out: Record<string, unknown> = { configFile: path };
+  for (const key of Object.keys(SETTINGS) as SettingKey[]) {
+    const setting = SETTINGS[key];
+    const opt = OPTION_OF.get(key);
+    const flag = opt ? args.options[opt.name] : undefined;
+    if (flag !== undefined && opt) {
+      out[key] = setting.check(flag, { kind: 'flag', label: `--${opt.name}` });
+    } else if (opt?.env && env[opt.env] !== undefined && env[opt.env] !== '') {
+      out[key] = setting.check(env[opt.env], { kind: 'env', label: opt.env });
+    } else if (file && file[key] !== undefined) {
+      out[key] = setting.check(file[key], { kind: 'file', label: `${path}: ${key}` });
+    } else {
+      out[key] = setting.fallback(environment);
+    }
+  }
+  if (file) for (const key of OBJECT_KEYS) out[key] = file[key];
+  if (typeof out.dir === 'string') out.dir = resolve(cwd, out.dir);
+  return out as unknown as CliConfig;
+}
+
+function loadConfigFile(
+  flag: string | true | undefined,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): { file: Record<string, unknown> | undefined; path: string | undefined } {
+  let path: string | undefined;
+  const explicit = typeof flag === 'string' ? flag : env.RUNONCE_CONFIG || undefined;
+  if (explicit) {
+    path = resolve(cwd, explicit);
+    if (!existsSync(path)) throw new ConfigError(`config file ${path} does not exist`);
+  } else {
+    for (const name of CONFIG_FILES) {
+      const candidate = join(cwd, name);
+      if (existsSync(candidate)) {
+        path = candidate;
+        break;
+      }
+    }
+  }
+  if (!path) return { file: undefined, path: undefined };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  const parsed = /\.ya?ml$/i.test(path) ? parseYaml(text, path) : parseJson(text, path);
+  return { file: validateFile(parsed, path), path };
+}
+
+function parseJson(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+// The yaml package is loaded only for a YAML file: the skip path must stay light.
+let yamlParse: ((text: string) => unknown) | undefined;
+export async function preloadYaml(): Promise<void> {
+  yamlParse ??= (await import('yaml')).parse;
+}
+
+function parseYaml(text: string, path: string): unknown {
+  if (!yamlParse) throw new Error('internal: YAML parser not loaded (call preloadYaml first)');
+  try {
+    return yamlParse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** True when resolving the configuration will read a YAML file (so the caller preloads the parser). */
+export function needsYaml(options: ParsedArgs['options'], env: NodeJS.ProcessEnv, cwd: string): boolean {
+  const explicit = typeof options.config === 'string' ? options.config : env.RUNONCE_CONFIG;
+  if (explicit) return /\.ya?ml$/i.test(explicit);
+  return (
+    !existsSync(join(cwd, CONFIG_FILES[0] as string)) && CONFIG_FILES.slice(1).some((n) => existsSync(join(cwd, n)))
+  );
+}
+
+function validateFile(parsed: unknown, path: string): Record<string, unknown> {
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path} must hold an object of settings`);
+  }
+  const known = new Set<string>([...Object.keys(SETTINGS), ...OBJECT_KEYS, '$schema']);
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!known.has(key)) {
+      throw new ConfigError(
+        `${path}: unknown key "${key}" (known keys: ${[...known].filter((k) => k !== '$schema').join(', ')})`,
+      );
+    }
+    if (
+      (OBJECT_KEYS as readonly string[]).includes(key) &&
+      (typeof value !== 'object' || value === null || Array.isArray(value))
+    ) {
+      throw new ConfigError(`${path}: ${key} must be an object`);
+    }
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function bad(where: Source, message: string): Error {
+  const text = `${where.label} ${message}`;
+  return where.kind === 'file' ? new ConfigError(text) : new UsageError(text);
+}
+
+function rewrap(where: Source, e: unknown): Error {
+  const message = (e as Error).message;
+  const text =
+    where.kind === 'file'
+      ? `${where.label}: ${message}`
+      : message.includes(where.label)
+        ? message
+        : `${where.label}: ${message}`;
+  return where.kind === 'file' ? new ConfigError(text, { cause: e }) : new UsageError(text, { cause: e });
+}

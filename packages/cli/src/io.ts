@@ -1,0 +1,125 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { formatDuration } from '@runonce/core';
+
+/** Where a command writes, and what it reads from its surroundings; tests pass their own. */
+export interface Io {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+export function processIo(): Io {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+}
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+const NON_TTY_INTERVAL_MS = 30_000;
+
+type Tone = 'plain' | 'good' | 'bad' | 'warn';
+const COLOURS: Record<Tone, string> = { plain: '', good: '\x1b[32m', bad: '\x1b[31m', warn: '\x1b[33m' };
+
+/**
+ * runonce's own lines: one short line per decision on stderr, prefixed,
+ * coloured only on a TTY, copied (with a timestamp) to the log file. While
+ * waiting: a spinner on a TTY, else one line every 30 s.
+ */
+export class Reporter {
+  readonly #io: Io;
+  readonly #tty: boolean;
+  readonly #colour: boolean;
+  #log: number | undefined;
+  #spinner: { timer: NodeJS.Timeout; text: string; frame: number } | undefined;
+  #lastWaitLine = Number.NEGATIVE_INFINITY;
+
+  constructor(io: Io, logFile?: string) {
+    this.#io = io;
+    this.#tty = io.stderr.isTTY === true;
+    this.#colour = this.#tty && !io.env.NO_COLOR && io.env.TERM !== 'dumb';
+    if (logFile) this.#log = openSync(logFile, 'a', 0o640);
+  }
+
+  get logFd(): number | undefined {
+    return this.#log;
+  }
+
+  line(subject: string, message: string, tone: Tone = 'plain'): void {
+    this.#clearSpinner();
+    const text = `runonce: ${subject}: ${message}`;
+    if (this.#colour && tone !== 'plain')
+      this.#io.stderr.write(`\x1b[2mrunonce:\x1b[0m ${subject}: ${COLOURS[tone]}${message}\x1b[0m\n`);
+    else this.#io.stderr.write(`${text}\n`);
+    this.logOnly(text);
+  }
+
+  /** A waiting notice: a spinner on a TTY (updated in place), else a line every 30 s. */
+  waiting(subject: string, message: string): void {
+    if (this.#tty) {
+      const text = `runonce: ${subject}: ${message}`;
+      if (!this.#spinner) {
+        const s = { text, frame: 0, timer: setInterval(() => this.#drawSpinner(), 100) };
+        s.timer.unref();
+        this.#spinner = s;
+        this.logOnly(text);
+      } else {
+        this.#spinner.text = text;
+      }
+      this.#drawSpinner();
+      return;
+    }
+    const now = performance.now();
+    if (now - this.#lastWaitLine >= NON_TTY_INTERVAL_MS) {
+      this.#lastWaitLine = now;
+      this.line(subject, message);
+    }
+  }
+
+  /** Copy of the child's output, untouched. */
+  logChunk(chunk: Buffer): void {
+    if (this.#log !== undefined) writeSync(this.#log, chunk);
+  }
+
+  logOnly(text: string): void {
+    if (this.#log !== undefined) writeSync(this.#log, `${new Date().toISOString()} ${text}\n`);
+  }
+
+  close(): void {
+    this.#clearSpinner();
+    if (this.#log !== undefined) {
+      closeSync(this.#log);
+      this.#log = undefined;
+    }
+  }
+
+  #drawSpinner(): void {
+    const s = this.#spinner;
+    if (!s) return;
+    const frame = SPINNER[s.frame++ % SPINNER.length];
+    const width = (this.#io.stderr as { columns?: number }).columns ?? 100;
+    this.#io.stderr.write(`\r\x1b[K${frame} ${s.text.slice(0, width - 3)}`);
+  }
+
+  #clearSpinner(): void {
+    if (!this.#spinner) return;
+    clearInterval(this.#spinner.timer);
+    this.#spinner = undefined;
+    this.#io.stderr.write('\r\x1b[K');
+  }
+}
+
+/** `12:01:33` in local time, for "done on X at 12:01:33". */
+export function clockTime(iso: string | undefined): string {
+  if (!iso) return '?';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const today = new Date().toDateString() === d.toDateString();
+  const time = d.toTimeString().slice(0, 8);
+  return today ? time : `${d.toISOString().slice(0, 10)} ${time}`;
+}
+
+/** How long ago an ISO time was, for humans (clocks of other hosts may differ). */
+export function since(iso: string | undefined): string {
+  if (!iso) return '?';
+  const ms = Date.now() - new Date(iso).getTime();
+  return Number.isFinite(ms) ? formatDuration(Math.max(0, ms)) : '?';
+}

@@ -1,0 +1,232 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { killGroup, lines, runonce, sandbox, start, until } from './helpers.js';
+import { backendE2e } from './suite.js';
+
+describe('exec on the file backend', () => {
+  backendE2e(() => sandbox());
+
+  it('a runner killed with SIGKILL is taken over after about one lease, as attempt 2', async () => {
+    const { env, marker, work } = sandbox();
+    const pidFile = join(work, 'pid');
+    const runner = start(
+      ['exec', 'mig', '--lease', '1s', '--shell', '--', `echo $$ > ${pidFile}; echo ran >> ${marker}; exec sleep 60`],
+      env,
+    );
+    await until(
+      () => lines(marker).length === 1 && lines(pidFile).length === 1,
+      'the first runner to start its command',
+    );
+    runner.child.kill('SIGKILL');
+    // The command is in its own process group and outlives the runner (holding its output pipes open);
+    // a real crash (the instance gone) would not leave it, so kill it too.
+    killGroup(Number(readFileSync(pidFile, 'utf8')));
+    await runner.done;
+
+    const next = await runonce(['exec', 'mig', '--lease', '1s', '--shell', '--', `echo ran >> ${marker}`], env);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/taking over from .* \(attempt 1 stale\), running attempt 2/);
+    expect(next.ms).toBeGreaterThan(900); // it waited for the lease to run out
+    expect(lines(marker)).toEqual(['ran', 'ran']);
+    const s = JSON.parse((await runonce(['status', 'mig', '--json'], env)).stdout);
+    expect(s.state).toBe('done');
+    expect(s.attempts.map((a: { attempt: number; state: string }) => [a.attempt, a.state])).toEqual([
+      [1, 'running'],
+      [2, 'done'],
+    ]);
+  });
+
+  it('SIGTERM reaches the command, the attempt is recorded abandoned, and the next exec takes over at once', async () => {
+    const { env, marker } = sandbox();
+    const cmd = `trap 'echo term >> ${marker}; exit 143' TERM; echo started >> ${marker}; while :; do sleep 0.05; done`;
+    const runner = start(['exec', 'mig', '--lease', '30s', '--shell', '--', cmd], env);
+    await until(() => lines(marker).includes('started'), 'the command to start');
+    runner.child.kill('SIGTERM');
+    const r = await runner.done;
+    expect(r.code, r.stderr).toBe(143);
+    expect(lines(marker)).toEqual(['started', 'term']);
+    const s = JSON.parse((await runonce(['status', 'mig', '--json'], env)).stdout);
+    expect(s).toMatchObject({ state: 'pending', attempts: [{ attempt: 1, state: 'abandoned' }] });
+
+    const next = await runonce(['exec', 'mig', '--lease', '30s', '--shell', '--', `echo next >> ${marker}`], env);
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.ms).toBeLessThan(5000); // no waiting for the 30 s lease
+    expect(next.stderr).toMatch(/attempt 1 abandoned\), running attempt 2/);
+    expect(lines(marker)).toEqual(['started', 'term', 'next']);
+  });
+
+  it('a waiting instance exits 1 without running the command when the runner fails', async () => {
+    const { env, marker } = sandbox();
+    const a = start(['exec', 'mig', '--shell', '--', `echo a >> ${marker}; sleep 1; exit 5`], env);
+    await until(() => lines(marker).length === 1, 'the first runner to start');
+    const b = await runonce(['exec', 'mig', '--shell', '--', `echo b >> ${marker}`], env);
+    expect((await a.done).code).toBe(5);
+    expect(b.code, b.stderr).toBe(1);
+    expect(b.stderr).toMatch(/failed on .* with exit code 5/);
+    expect(lines(marker)).toEqual(['a']);
+  });
+
+  it('a done task is skipped with one line saying who ran it and when', async () => {
+    const { env, marker } = sandbox();
+    expect((await runonce(['exec', 'mig', '--owner', 'i-0abc', '--', 'true'], env)).code).toBe(0);
+    const again = await runonce(['exec', 'mig', '--', 'sh', '-c', `echo ran >> ${marker}`], env);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/^runonce: mig: done on i-0abc at \d\d:\d\d:\d\d \(attempt 1\), skipping\n$/);
+    expect(lines(marker)).toEqual([]);
+  });
+
+  it('runs argv without a shell by default and gives the command RUNONCE_* variables', async () => {
+    const { env, marker } = sandbox();
+    const r = await runonce(
+      [
+        'exec',
+        'vars',
+        '--scope',
+        'build-42',
+        '--',
+        'node',
+        '-e',
+        `require('fs').writeFileSync(${JSON.stringify(marker)}, JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('RUNONCE_')))) + '\\n' + process.argv.slice(1).join('|'))`,
+        'a b',
+        '$HOME',
+      ],
+      env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const [vars, argv] = readFileSync(marker, 'utf8').split('\n');
+    expect(JSON.parse(vars as string)).toMatchObject({
+      RUNONCE_TASK: 'vars',
+      RUNONCE_NAMESPACE: env.RUNONCE_NAMESPACE,
+      RUNONCE_SCOPE: 'build-42',
+      RUNONCE_ATTEMPT: '1',
+      RUNONCE_FENCING_TOKEN: '1',
+    });
+    expect(argv).toBe('a b|$HOME');
+  });
+
+  it('passes output through untouched and tees it, with runonce lines, to --log-file', async () => {
+    const { env, work } = sandbox();
+    const log = join(work, 'out.log');
+    const r = await runonce(
+      ['exec', 'tee', '--log-file', log, '--', 'sh', '-c', 'printf "out\\n"; printf "err\\n" >&2; exit 3'],
+      env,
+    );
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).toContain('err\n');
+    const text = readFileSync(log, 'utf8');
+    expect(text).toContain('out\n');
+    expect(text).toContain('err\n');
+    expect(text).toMatch(/runonce: tee: failed with exit code 3/);
+  });
+
+  it('--on-busy skip exits 0 and --on-busy fail exits 75 while another instance runs it', async () => {
+    const { env, marker } = sandbox();
+    const a = start(['exec', 'busy', '--shell', '--', `echo a >> ${marker}; sleep 2`], env);
+    await until(() => lines(marker).length === 1, 'the first runner to start');
+    const skip = await runonce(['exec', 'busy', '--on-busy', 'skip', '--', 'sh', '-c', `echo b >> ${marker}`], env);
+    expect(skip.code).toBe(0);
+    expect(skip.stderr).toMatch(/skipping \(--on-busy skip\)/);
+    const fail = await runonce(['exec', 'busy', '--on-busy', 'fail', '--', 'true'], env);
+    expect(fail.code).toBe(75);
+    const timeout = await runonce(['exec', 'busy', '--wait-timeout', '300ms', '--', 'true'], env);
+    expect(timeout.code).toBe(75);
+    expect((await a.done).code).toBe(0);
+    expect(lines(marker)).toEqual(['a']);
+  });
+
+  it('a command that cannot be started fails with 127 and is recorded failed', async () => {
+    const { env } = sandbox();
+    const r = await runonce(['exec', 'nocmd', '--', 'definitely-not-a-command-xyz'], env);
+    expect(r.code).toBe(127);
+    const s = JSON.parse((await runonce(['status', 'nocmd', '--json'], env)).stdout);
+    expect(s).toMatchObject({ state: 'failed', attempts: [{ exitCode: 127 }] });
+  });
+});
+
+describe('bad input never runs the command', () => {
+  const cases: Array<[string, string[], number]> = [
+    ['bad task name', ['exec', 'bad/name', '--'], 64],
+    ['bad scope', ['exec', 'ok', '--scope', 'a b', '--'], 64],
+    ['unknown flag', ['exec', 'ok', '--lese', '1s', '--'], 64],
+    ['bad duration', ['exec', 'ok', '--lease', '10 minutes', '--'], 64],
+    ['bad on-busy', ['exec', 'ok', '--on-busy', 'later', '--'], 64],
+    ['bad retries', ['exec', 'ok', '--retries', '-1', '--'], 64],
+  ];
+  for (const [what, args, code] of cases) {
+    it(`${what} → ${code}`, async () => {
+      const { env, marker } = sandbox();
+      const r = await runonce([...args, 'sh', '-c', `echo ran >> ${marker}`], env);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr).toMatch(/^runonce: /);
+      expect(lines(marker)).toEqual([]);
+    });
+  }
+
+  it('missing command → 64', async () => {
+    const { env } = sandbox();
+    expect((await runonce(['exec', 'ok'], env)).code).toBe(64);
+    expect((await runonce(['exec', 'ok', '--'], env)).code).toBe(64);
+    expect((await runonce(['exec'], env)).code).toBe(64);
+  });
+
+  it('bad environment value → 64, naming the variable', async () => {
+    const { env, marker } = sandbox();
+    const r = await runonce(['exec', 'ok', '--', 'sh', '-c', `echo ran >> ${marker}`], {
+      ...env,
+      RUNONCE_LEASE: 'soon',
+    });
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('RUNONCE_LEASE');
+    expect(lines(marker)).toEqual([]);
+  });
+
+  it('malformed config files → 78, naming the bad key', async () => {
+    const { env, marker, work } = sandbox();
+    const cmd = ['sh', '-c', `echo ran >> ${marker}`];
+    writeFileSync(join(work, 'runonce.config.json'), '{ "lease": ');
+    let r = await runonce(['exec', 'ok', '--', ...cmd], env, work);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/not valid JSON/);
+
+    writeFileSync(join(work, 'runonce.config.json'), JSON.stringify({ leese: '1s' }));
+    r = await runonce(['exec', 'ok', '--', ...cmd], env, work);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('unknown key "leese"');
+
+    writeFileSync(join(work, 'runonce.config.json'), JSON.stringify({ waitTimeout: 'forever' }));
+    r = await runonce(['exec', 'ok', '--', ...cmd], env, work);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('waitTimeout');
+
+    const yaml = join(work, 'other.yaml');
+    writeFileSync(yaml, 'backend: file\nonBusy: sometimes\n');
+    r = await runonce(['exec', 'ok', '--config', yaml, '--', ...cmd], env, work);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('onBusy');
+
+    r = await runonce(['exec', 'ok', '--config', join(work, 'missing.json'), '--', ...cmd], env, work);
+    expect(r.code).toBe(78);
+    expect(lines(marker)).toEqual([]);
+  });
+
+  it('an unusable backend → 69 quickly', async () => {
+    const { env, marker, work } = sandbox();
+    writeFileSync(join(work, 'not-a-dir'), '');
+    const r = await runonce(
+      ['exec', 'ok', '--dir', join(work, 'not-a-dir', 'state'), '--', 'sh', '-c', `echo ran >> ${marker}`],
+      env,
+    );
+    expect(r.code, r.stderr).toBe(69);
+    expect(r.ms).toBeLessThan(15_000);
+    expect(lines(marker)).toEqual([]);
+  });
+
+  it('an unknown backend package → 78 saying it is not installed', async () => {
+    const { env } = sandbox();
+    const r = await runonce(['exec', 'ok', '--backend', 'runonce-backend-nope', '--', 'true'], env);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('not installed');
+  });
+});
