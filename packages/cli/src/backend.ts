@@ -94,4 +94,3 @@ function isContainerModule(value: unknown): boolean {
     typeof (value as { load?: unknown }).load === 'function'
   );
 }
-

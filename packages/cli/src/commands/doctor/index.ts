@@ -144,7 +144,7 @@ export function permissions(c: CliConfig, module: Record<string, unknown>): stri
       return `IAM policy for the DynamoDB backend (RunonceInit only for the role that runs \`runonce init\`):\n${JSON.stringify(policy, null, 2)}`;
     }
     case 'ssm': {
-      const policy = call('ssmIamPolicy', { prefix: c.ssmPrefix }) ?? ssmPolicy(c.ssmPrefix);
+      const policy = call('iamPolicy', c.ssmPrefix) ?? ssmPolicy(c.ssmPrefix);
       return `IAM policy for the SSM backend:\n${JSON.stringify(policy, null, 2)}`;
     }
     case 'redis': {
