@@ -181,9 +181,13 @@ export class SsmBackend implements Backend {
    * until A's first heartbeat or terminal write; who runs is still decided
    * by the history (A runs, B waits), so nothing runs twice.
    *
-   * A throttled put was rejected before it ran, so it is simply sent again;
-   * a put that might have run (a 5xx, or the SDK sent it twice) and then
-   * meets ParameterAlreadyExists asks the history whether it was ours.
+   * A throttled put was rejected before it ran: after a jittered pause the
+   * contender re-reads the record, and if the slot exists by then it has
+   * lost without sending another put. When a fleet starts together, most
+   * creates are throttled (PutParameter allows about 3/s); this turns their
+   * retries into reads, which SSM allows about 40/s of. A put that might
+   * have run (a 5xx, or the SDK sent it twice) and then finds the slot
+   * asks the history whether it was ours.
    */
   async create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult> {
     this.#open();
@@ -207,6 +211,9 @@ export class SsmBackend implements Backend {
         if (retryable(e) && round < this.#throttleRetries) {
           if (kind !== 'throttled') maybeApplied = true;
           await this.#backoff(round);
+          if (await this.#slotExists(key, name)) {
+            return maybeApplied ? await this.#confirm(name, token, value, undefined) : { won: false };
+          }
           continue;
         }
         throw mapSsmError(e, `PutParameter ${name}`, this.#endpoint);
@@ -312,6 +319,10 @@ export class SsmBackend implements Backend {
   }
 
   // --- SSM calls --------------------------------------------------------------
+
+  async #slotExists(key: RecordKey, name: string): Promise<boolean> {
+    return (await this.#byPath(recordPath(this.prefix, key), false)).some((p) => p.Name === name);
+  }
 
   async #put(name: string, text: string): Promise<number> {
     const out = await this.#send<PutParameterCommandOutput>(

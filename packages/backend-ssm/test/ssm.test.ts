@@ -204,25 +204,58 @@ describe('throttling', () => {
     }
   });
 
+  /** Every PutParameter is throttled (before it is sent); other calls go through. */
+  const putsThrottled = (c: SSMClient) =>
+    c.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'PutParameterCommand') return next(args);
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: {} });
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'putsThrottled' },
+    );
+
+  it('a throttled create re-reads the record and, once the slot exists, loses without another put', async () => {
+    const key = [ns(), 't', 's'];
+    const first = backend();
+    const calls: string[] = [];
+    const late = backend({
+      client: rawClientWith(putsThrottled, { maxAttempts: 1 }),
+      throttleBaseDelayMs: 1,
+      onCall: (c) => calls.push(c),
+    });
+    try {
+      expect(await first.create(key, 1, { owner: 'first' })).toMatchObject({ won: true });
+      expect(await late.create(key, 1, { owner: 'late' })).toEqual({ won: false });
+      expect(calls).toEqual(['PutParameter', 'GetParametersByPath']);
+    } finally {
+      await Promise.all([first.close(), late.close()]);
+      late.client.destroy();
+    }
+  });
+
   it('a create throttled past its retries rejects with E_THROTTLED, never as won or lost', async () => {
-    const always = (c: SSMClient) =>
-      c.middlewareStack.add(
-        () => async () => {
-          throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: {} });
-        },
-        { step: 'finalizeRequest', priority: 'low', name: 'alwaysThrottle' },
-      );
     const calls: string[] = [];
     const b = backend({
-      client: rawClientWith(always, { maxAttempts: 1 }),
+      client: rawClientWith(putsThrottled, { maxAttempts: 1 }),
       throttleRetries: 3,
       throttleBaseDelayMs: 1,
       onCall: (c) => calls.push(c),
     });
     try {
-      const err = await b.create([ns(), 't', 's'], 1, { x: 1 }).catch((e: unknown) => e);
+      const key = [ns(), 't', 's'];
+      const err = await b.create(key, 1, { x: 1 }).catch((e: unknown) => e);
       expect(RunOnceError.is(err, 'E_THROTTLED')).toBe(true);
-      expect(calls).toEqual(['PutParameter', 'PutParameter', 'PutParameter', 'PutParameter']);
+      // each throttled put is followed by a read that finds the slot still free
+      expect(calls).toEqual([
+        'PutParameter',
+        'GetParametersByPath',
+        'PutParameter',
+        'GetParametersByPath',
+        'PutParameter',
+        'GetParametersByPath',
+        'PutParameter',
+      ]);
+      expect(await b.read(key)).toEqual([]);
     } finally {
       await b.close();
       b.client.destroy();
