@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import {
   type FileHandle,
@@ -255,7 +254,7 @@ export class FileBackend implements Backend {
   }
 
   async #writeTemp(dir: string, text: string): Promise<string> {
-    const temp = join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+    const temp = join(dir, `${TEMP_PREFIX}${process.pid}-${tempSuffix()}`);
     let handle: FileHandle | undefined;
     try {
       handle = await open(temp, 'wx', FILE_MODE);
@@ -374,6 +373,22 @@ export class FileBackend implements Backend {
   #mapError(e: unknown, op: string, key: RecordKey): RunOnceError {
     return mapFsError(e, `file backend: ${op} ${keyToString(key)} in ${this.dir}`);
   }
+}
+
+let tempCounter = 0;
+
+/**
+ * Unique among this process's temp files (the counter) and across a reused
+ * pid (the random part); not a secret, and `open(…, 'wx')` refuses a clash.
+ * Deliberately not node:crypto: loading it costs ~7 ms on every `runonce
+ * exec`, the skip path included.
+ */
+function tempSuffix(): string {
+  const random = Math.floor(Math.random() * 0x1000000)
+    .toString(16)
+    .padStart(6, '0');
+  tempCounter = (tempCounter + 1) % 0x1000000;
+  return `${random}${tempCounter.toString(16).padStart(6, '0')}`;
 }
 
 export function createFileBackend(options: FileBackendOptions): FileBackend {
