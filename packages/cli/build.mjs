@@ -2,10 +2,12 @@
 // one small file instead of resolving dozens of modules. Each command is its
 // own chunk (imported lazily); backend packages, their SDKs, inversify and yaml stay
 // external, loaded only when a non-file backend is chosen.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
+
+rmSync(new URL('./dist/bundle', import.meta.url), { recursive: true, force: true });
 
 await build({
   entryPoints: { runonce: 'src/run.ts' },

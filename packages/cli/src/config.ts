@@ -1,9 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, type OnBusy, parseDuration, UsageError, validateName, validateScope } from '@runonce/core';
 import type { OptionDef, ParsedArgs } from './args.js';
 import { commands } from './definitions.js';
+
+// Not `import … from 'node:fs'`: its ESM facade loads fs streams eagerly, ~4 ms of the skip path.
+const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
 
 /** What every command works from, resolved flag > environment > config file > default. */
 export interface CliConfig {

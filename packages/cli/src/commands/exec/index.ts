@@ -1,5 +1,5 @@
 import { formatDuration, RunOnceError, type TaskContext, type TaskFailedError } from '@runonce/core';
-import { Child } from '../../child.js';
+import type { Child } from '../../child.js';
 import type { CliConfig } from '../../config.js';
 import { onStopSignals, openEngine } from '../../engine.js';
 import { ExitCode, exitCodeFor } from '../../exit.js';
@@ -78,6 +78,8 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
       task,
       async (ctx: TaskContext) => {
         if (interrupt.signal.aborted) throw new CommandFailed('interrupted before start', 128, null);
+        // child_process is loaded only when this instance runs the command: not on the skip path.
+        const { Child } = await import('../../child.js');
         child = new Child({
           command: input.command,
           shell: input.shell === true,
