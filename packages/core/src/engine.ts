@@ -131,6 +131,8 @@ const POLL_START_MS = 250;
 const POLL_CAP_MS = 5000;
 const KEEP_GENERATIONS = 5;
 const LOCK_SEGMENT = '_lock';
+/** Lock slots kept before old ones are pruned in one batch. */
+const LOCK_HISTORY = 16;
 
 /**
  * The run-once engine. Every decision (claim, staleness, takeover, retry)
@@ -620,8 +622,13 @@ export class RunOnce {
           if (released) return;
           released = true;
           await lease.finish({ ...value, state: 'released', releasedAt: new Date(this.#clock.now()).toISOString() });
-          // Older holders' slots are history; the newest stays so tokens keep increasing.
-          for (const old of slots) await this.#backend.removeSlot(key, old.index).catch(() => {});
+          // Older holders' slots are history. Prune them in batches, not on every release:
+          // one round trip less per cycle, and an index is removed only once many newer
+          // ones exist, so a slow contender cannot re-create it. The newest always stays,
+          // so tokens keep increasing.
+          if (slots.length >= LOCK_HISTORY) {
+            await Promise.all(slots.map((old) => this.#backend.removeSlot(key, old.index).catch(() => {})));
+          }
         },
       };
     }
