@@ -1,4 +1,4 @@
-import { formatDuration } from '@runonce/core';
+import { formatDuration, UsageError } from '@runonce/core';
 
 // Not `import … from 'node:fs'`: its ESM facade loads fs streams eagerly, ~4 ms of the skip path.
 const { closeSync, openSync, writeSync } = process.getBuiltinModule('node:fs');
@@ -31,14 +31,20 @@ export class Reporter {
   readonly #tty: boolean;
   readonly #colour: boolean;
   #log: number | undefined;
-  #spinner: { timer: NodeJS.Timeout; text: string; frame: number } | undefined;
+  #spinner: { timer: NodeJS.Timeout; text: () => string; frame: number } | undefined;
   #lastWaitLine = Number.NEGATIVE_INFINITY;
 
   constructor(io: Io, logFile?: string) {
     this.#io = io;
     this.#tty = io.stderr.isTTY === true;
     this.#colour = this.#tty && !io.env.NO_COLOR && io.env.TERM !== 'dumb';
-    if (logFile) this.#log = openSync(logFile, 'a', 0o640);
+    if (logFile) {
+      try {
+        this.#log = openSync(logFile, 'a', 0o640);
+      } catch (e) {
+        throw new UsageError(`cannot open --log-file ${logFile}: ${(e as Error).message}`, { cause: e });
+      }
+    }
   }
 
   get logFd(): number | undefined {
@@ -55,21 +61,22 @@ export class Reporter {
   }
 
   /** A waiting notice: a spinner on a TTY (updated in place), else a line every 30 s. */
-  waiting(subject: string, message: string): void {
+  waiting(subject: string, describe: () => string): void {
+    const message = describe();
     if (this.#tty) {
-      const text = `runonce: ${subject}: ${message}`;
+      const text = () => `runonce: ${subject}: ${describe()}`;
       if (!this.#spinner) {
         const s = { text, frame: 0, timer: setInterval(() => this.#drawSpinner(), 100) };
         s.timer.unref();
         this.#spinner = s;
-        this.logOnly(text);
+        this.logOnly(text());
       } else {
         this.#spinner.text = text;
       }
       this.#drawSpinner();
       return;
     }
-    const now = performance.now();
+    const now = Date.now();
     if (now - this.#lastWaitLine >= NON_TTY_INTERVAL_MS) {
       this.#lastWaitLine = now;
       this.line(subject, message);
@@ -98,7 +105,7 @@ export class Reporter {
     if (!s) return;
     const frame = SPINNER[s.frame++ % SPINNER.length];
     const width = (this.#io.stderr as { columns?: number }).columns ?? 100;
-    this.#io.stderr.write(`\r\x1b[K${frame} ${s.text.slice(0, width - 3)}`);
+    this.#io.stderr.write(`\r\x1b[K${frame} ${s.text().slice(0, width - 3)}`);
   }
 
   #clearSpinner(): void {
@@ -123,5 +130,11 @@ export function clockTime(iso: string | undefined): string {
 export function since(iso: string | undefined): string {
   if (!iso) return '?';
   const ms = Date.now() - new Date(iso).getTime();
-  return Number.isFinite(ms) ? formatDuration(Math.max(0, ms)) : '?';
+  return Number.isFinite(ms) ? human(ms) : '?';
+}
+
+/** Whole seconds (or tenths under a second), for lines people read while waiting. */
+export function human(ms: number): string {
+  if (ms < 1000) return `${(Math.max(0, ms) / 1000).toFixed(1)}s`;
+  return formatDuration(1000 * Math.floor(ms / 1000));
 }

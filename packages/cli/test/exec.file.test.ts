@@ -56,6 +56,20 @@ describe('exec on the file backend', () => {
     expect(lines(marker)).toEqual(['started', 'term', 'next']);
   });
 
+  it('SIGINT while waiting exits 130 without claiming anything', async () => {
+    const { env, marker } = sandbox();
+    const a = start(['exec', 'mig', '--shell', '--', `echo a >> ${marker}; sleep 1.5`], env);
+    await until(() => lines(marker).length === 1, 'the first runner to start');
+    const b = start(['exec', 'mig', '--', 'sh', '-c', `echo b >> ${marker}`], env);
+    await until(() => b.stderr().includes('waiting for'), 'the second instance to wait');
+    b.child.kill('SIGINT');
+    const r = await b.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/interrupted by SIGINT; nothing was claimed/);
+    expect((await a.done).code).toBe(0);
+    expect(lines(marker)).toEqual(['a']);
+  });
+
   it('a waiting instance exits 1 without running the command when the runner fails', async () => {
     const { env, marker } = sandbox();
     const a = start(['exec', 'mig', '--shell', '--', `echo a >> ${marker}; sleep 1; exit 5`], env);

@@ -29,6 +29,13 @@ const setup = () => {
 describe('exec on the ssm backend', () => {
   backendE2e(setup);
 
+  it('an unreachable endpoint → 69 within 15 s, the command not run', async () => {
+    const { env } = setup();
+    const r = await runonce(['exec', 'ok', '--', 'false'], { ...env, AWS_ENDPOINT_URL_SSM: 'http://127.0.0.1:1' });
+    expect(r.code, r.stderr).toBe(69);
+    expect(r.ms).toBeLessThan(15_000);
+  });
+
   it('doctor passes and prints the IAM policy for the prefix', async () => {
     const { env } = setup();
     const r = await runonce(['doctor'], env);

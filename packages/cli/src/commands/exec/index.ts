@@ -3,7 +3,7 @@ import type { Child } from '../../child.js';
 import type { CliConfig } from '../../config.js';
 import { onStopSignals, openEngine } from '../../engine.js';
 import { ExitCode, exitCodeFor } from '../../exit.js';
-import { clockTime, type Io, processIo, Reporter, since } from '../../io.js';
+import { clockTime, human, type Io, processIo, Reporter, since } from '../../io.js';
 
 export interface ExecInput {
   readonly task: string;
@@ -31,7 +31,11 @@ class CommandFailed extends Error {
 export async function exec(input: ExecInput, io: Io = processIo()): Promise<number> {
   const { task, config } = input;
   const reporter = new Reporter(io, config.logFile);
-  const engine = await openEngine(config);
+  const engine = await openEngine(config).catch((e: unknown) => {
+    reporter.logOnly(`runonce: ${(e as Error).message}`);
+    reporter.close();
+    throw e;
+  });
   const { runonce } = engine;
   const say = (message: string, tone?: 'good' | 'bad' | 'warn') => reporter.line(task, message, tone);
   const commandText = input.command.join(' ');
@@ -63,16 +67,18 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
         'warn',
       ),
     ),
-    runonce.on('waiting', (e) =>
+    runonce.on('waiting', (e) => {
+      const since0 = Date.now() - e.waitedMs;
       reporter.waiting(
         task,
-        `waiting for ${e.owner} (attempt ${e.attempt}, running for ${since(e.startedAt)}, waited ${formatDuration(e.waitedMs)})`,
-      ),
-    ),
+        () =>
+          `waiting for ${e.owner} (attempt ${e.attempt}, running ${since(e.startedAt)}, waited ${human(Date.now() - since0)})`,
+      );
+    }),
     runonce.on('lost', (e) => say(`lease lost on attempt ${e.attempt} (${e.reason}), stopping the command`, 'bad')),
   ];
 
-  const t0 = performance.now();
+  const t0 = Date.now();
   try {
     const outcome = await runonce.run(
       task,
@@ -118,7 +124,7 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
       },
     );
     if (outcome.ranHere) {
-      say(`done in ${formatDuration(performance.now() - t0)} (attempt ${outcome.attempt})`, 'good');
+      say(`done in ${formatDuration(Date.now() - t0)} (attempt ${outcome.attempt})`, 'good');
     } else if (outcome.state === 'done') {
       say(`done on ${outcome.owner} at ${clockTime(outcome.finishedAt)} (attempt ${outcome.attempt}), skipping`);
     } else {

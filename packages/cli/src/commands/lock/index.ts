@@ -21,7 +21,11 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
   const reporter = new Reporter(io, config.logFile);
   const subject = `lock ${name}`;
   const say = (m: string, tone?: 'good' | 'bad' | 'warn') => reporter.line(subject, m, tone);
-  const engine = await openEngine(config);
+  const engine = await openEngine(config).catch((e: unknown) => {
+    reporter.logOnly(`runonce: ${(e as Error).message}`);
+    reporter.close();
+    throw e;
+  });
   const { runonce } = engine;
   const interrupt = new AbortController();
   let child: Child | undefined;
@@ -33,7 +37,7 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
     interrupt.abort(Object.assign(new Error(signal), { signal }));
   });
   const off = runonce.on('waiting', (e) =>
-    reporter.waiting(subject, `held by ${e.owner} (token ${e.attempt}, for ${since(e.startedAt)})`),
+    reporter.waiting(subject, () => `held by ${e.owner} (token ${e.attempt}, for ${since(e.startedAt)})`),
   );
   try {
     const handle = await runonce.lock(name, {
