@@ -30,6 +30,17 @@ describe('reset', () => {
   });
 });
 
+describe('exec --retries', () => {
+  it('lets the next instance retry a failed attempt in the same scope, then no more', async () => {
+    const { env, marker } = sandbox();
+    const fail = ['--shell', '--', `echo "$RUNONCE_ATTEMPT" >> ${marker}; exit 4`];
+    expect((await runonce(['exec', 'flaky', '--retries', '1', ...fail], env)).code).toBe(4);
+    expect((await runonce(['exec', 'flaky', '--retries', '1', ...fail], env)).code).toBe(4);
+    expect((await runonce(['exec', 'flaky', '--retries', '1', ...fail], env)).code).toBe(1);
+    expect(lines(marker)).toEqual(['1', '2']);
+  });
+});
+
 describe('status', () => {
   it('an object for one task, an array for several or for all; a table on request', async () => {
     const { env } = sandbox();
