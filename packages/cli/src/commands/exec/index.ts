@@ -43,6 +43,7 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
   const interrupt = new AbortController();
   let child: Child | undefined;
   let stopSignal: NodeJS.Signals | undefined;
+  let claimed = false;
   const disposeSignals = onStopSignals((signal) => {
     if (stopSignal) {
       // A second signal: stop being patient.
@@ -59,6 +60,7 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
 
   const off = [
     runonce.on('claimed', (e) => {
+      claimed = true;
       if (!e.takeover) say(`claimed attempt ${e.attempt} (scope ${e.scope}), running: ${commandText}`);
     }),
     runonce.on('takeover', (e) =>
@@ -132,7 +134,7 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
     }
     return ExitCode.ok;
   } catch (error) {
-    return report(error, { task, say, stopSignal });
+    return report(error, { say, stopSignal, claimed });
   } finally {
     for (const f of off) f();
     disposeSignals();
@@ -143,7 +145,11 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
 
 function report(
   error: unknown,
-  c: { task: string; say: (m: string, tone?: 'good' | 'bad' | 'warn') => void; stopSignal: NodeJS.Signals | undefined },
+  c: {
+    say: (m: string, tone?: 'good' | 'bad' | 'warn') => void;
+    stopSignal: NodeJS.Signals | undefined;
+    claimed: boolean;
+  },
 ): number {
   const { say } = c;
   if (RunOnceError.is(error, 'E_TASK_FAILED')) {
@@ -163,7 +169,7 @@ function report(
   }
   if (RunOnceError.is(error, 'E_INTERRUPTED')) {
     say(
-      `interrupted by ${c.stopSignal ?? 'a signal'}; ${error.message.includes('attempt') ? 'attempt recorded abandoned' : 'nothing was claimed'}`,
+      `interrupted by ${c.stopSignal ?? 'a signal'}; ${c.claimed ? 'attempt recorded abandoned, the next instance takes over at once' : 'nothing was claimed'}`,
       'warn',
     );
     return c.stopSignal ? exitCodeFor(Object.assign(error, { signal: c.stopSignal })) : exitCodeFor(error);
