@@ -4,8 +4,7 @@ import { createSsmBackend } from '../src/index.js';
 import { testOptions } from './helpers.js';
 
 // Its own prefix, so the suite's list() calls never see the other test files' parameters.
-// moto answers slowly when many processes hit it on a small machine: a patient request timeout.
-const options = { ...testOptions('/runonce-contract'), requestTimeoutMs: 30_000 };
+const options = testOptions('/runonce-contract');
 const closedPort = await freePort();
 
 defineContractSuite({

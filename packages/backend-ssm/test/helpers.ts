@@ -8,7 +8,9 @@ export const endpoint = (): string => inject('ssmEndpoint');
 
 /** JSON options for a backend on the test endpoint (what a child process gets too). */
 export function testOptions(prefix = '/runonce-test') {
-  return { ...awsTestClientConfig(endpoint()), prefix };
+  // moto on a small, busy CI machine can take seconds to answer: a patient timeout
+  // (the timeout tests set their own)
+  return { ...awsTestClientConfig(endpoint()), prefix, requestTimeoutMs: 30_000 };
 }
 
 /** A raw client on the test endpoint, for looking behind the backend's back. */

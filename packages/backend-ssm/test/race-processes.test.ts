@@ -35,9 +35,8 @@ describe('a create race across OS processes', () => {
   }, async () => {
     expect(existsSync(dist), 'build the package first: pnpm build').toBe(true);
     const key = [ns(), 'db-migration', 'release-1'];
-    const options = { ...testOptions(), requestTimeoutMs: 30_000 };
+    const options = testOptions();
     const procs = Array.from({ length: PROCESSES }, () =>
-      // moto on two cores next to 50 starting processes can take seconds to answer: a patient timeout
       spawn(process.execPath, [child, dist.href, JSON.stringify(options), JSON.stringify(key)], {
         stdio: ['pipe', 'pipe', 'inherit'],
       }),
