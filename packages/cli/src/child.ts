@@ -9,6 +9,8 @@ export interface ChildOptions {
   readonly reporter: Reporter;
   /** Tee stdout/stderr through runonce (for --log-file); else the child inherits them untouched. */
   readonly tee: boolean;
+  /** Between SIGTERM and SIGKILL when the command must stop. */
+  readonly graceMs: number;
 }
 
 export interface ChildExit {
@@ -24,6 +26,7 @@ export interface ChildExit {
  */
 export class Child {
   readonly #proc: ChildProcess;
+  readonly #reaper: ChildProcess | undefined;
   readonly exited: Promise<ChildExit>;
   #killTimer: NodeJS.Timeout | undefined;
 
@@ -44,6 +47,7 @@ export class Child {
         o.reporter.logChunk(chunk);
       });
     }
+    this.#reaper = this.#proc.pid === undefined ? undefined : startReaper(this.#proc.pid, o.graceMs);
     this.exited = new Promise<ChildExit>((resolve) => {
       this.#proc.once('error', (e: NodeJS.ErrnoException) => {
         // spawn failed: no process. Shells use 127 (not found) and 126 (not executable).
@@ -53,6 +57,7 @@ export class Child {
       this.#proc.once('exit', (code, signal) => {
         const done = () => {
           if (this.#killTimer) clearTimeout(this.#killTimer);
+          stopReaper(this.#reaper);
           if (signal) resolve({ code: 128 + (constants.signals[signal] ?? 0), signal });
           else resolve({ code: code ?? 1, signal: null });
         };
@@ -92,5 +97,39 @@ export class Child {
     if (this.#killTimer) return;
     this.#killTimer = setTimeout(() => this.signal('SIGKILL'), graceMs);
     this.#killTimer.unref();
+  }
+}
+
+/**
+ * The command lives in its own process group, so if runonce itself dies
+ * (SIGKILL, the OOM killer) nothing would stop it, and the next instance
+ * would take over after a lease while it still runs: two runs. The reaper is
+ * a shell blocked reading a pipe only runonce holds; when runonce dies the
+ * kernel closes the pipe, and the reaper stops the command's group (SIGTERM,
+ * then SIGKILL after the grace period). In its own group, so that a signal to
+ * runonce's group does not take it down too.
+ */
+function startReaper(pgid: number, graceMs: number): ChildProcess | undefined {
+  try {
+    const script = 'read _; kill -TERM -"$1" 2>/dev/null || exit 0; sleep "$2"; kill -KILL -"$1" 2>/dev/null';
+    const reaper = spawn('/bin/sh', ['-c', script, 'runonce-reaper', String(pgid), String(Math.ceil(graceMs / 1000))], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
+    reaper.on('error', () => {});
+    reaper.unref();
+    (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    return reaper;
+  } catch {
+    return undefined;
+  }
+}
+
+function stopReaper(reaper: ChildProcess | undefined): void {
+  if (!reaper?.pid || reaper.exitCode !== null) return;
+  try {
+    process.kill(-reaper.pid, 'SIGKILL');
+  } catch {
+    // already gone
   }
 }

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { killGroup, lines, runonce, sandbox, start, until } from './helpers.js';
+import { lines, runonce, sandbox, start, until } from './helpers.js';
 import { backendE2e } from './suite.js';
 
 describe('exec on the file backend', () => {
@@ -19,9 +19,10 @@ describe('exec on the file backend', () => {
       'the first runner to start its command',
     );
     runner.child.kill('SIGKILL');
-    // The command is in its own process group and outlives the runner (holding its output pipes open);
-    // a real crash (the instance gone) would not leave it, so kill it too.
-    killGroup(Number(readFileSync(pidFile, 'utf8')));
+    // The command is in its own process group; runonce's reaper must stop it once runonce is gone,
+    // or the next instance would take over while it still runs.
+    const commandPid = Number(readFileSync(pidFile, 'utf8'));
+    await until(() => !alive(commandPid), 'the reaper to stop the orphaned command', 5000);
     await runner.done;
 
     const next = await runonce(['exec', 'mig', '--lease', '1s', '--shell', '--', `echo ran >> ${marker}`], env);
@@ -246,3 +247,12 @@ describe('bad input never runs the command', () => {
     expect(r.stderr).toContain('not installed');
   });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

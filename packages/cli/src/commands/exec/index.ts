@@ -93,6 +93,7 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
           shell: input.shell === true,
           reporter,
           tee: reporter.logFd !== undefined,
+          graceMs: config.killGrace,
           env: {
             ...io.env,
             RUNONCE_TASK: ctx.task,

@@ -56,6 +56,7 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
       shell: input.shell === true,
       reporter,
       tee: reporter.logFd !== undefined,
+      graceMs: config.killGrace,
       env: {
         ...io.env,
         RUNONCE_LOCK: name,
