@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findBinary, freePort, type Service, startLocal } from './process.js';
@@ -28,12 +29,22 @@ export function provideSsm(): Promise<Service> {
   return provideAws('RUNONCE_TEST_SSM_ENDPOINT');
 }
 
-/** A DynamoDB endpoint served by LocalStack or moto (dynalite lives in dynalite.ts). */
+/**
+ * A DynamoDB endpoint served by LocalStack or moto (dynalite lives in dynalite.ts).
+ * The local moto serves one request at a time: DynamoDB documents conditional
+ * writes as atomic, and threaded moto is not (two concurrent conditional
+ * PutItems can both succeed), so a threaded moto would test moto, not us. SSM
+ * keeps the threaded server: AWS does not document that create as atomic, and
+ * the SSM backend must pick one winner even when two creates both succeed.
+ */
 export function provideMotoDynamoDb(): Promise<Service> {
-  return provideAws('RUNONCE_TEST_DYNAMODB_ENDPOINT');
+  return provideAws('RUNONCE_TEST_DYNAMODB_ENDPOINT', { serial: true });
 }
 
-async function provideAws(envVar: 'RUNONCE_TEST_SSM_ENDPOINT' | 'RUNONCE_TEST_DYNAMODB_ENDPOINT'): Promise<Service> {
+async function provideAws(
+  envVar: 'RUNONCE_TEST_SSM_ENDPOINT' | 'RUNONCE_TEST_DYNAMODB_ENDPOINT',
+  options: { serial?: boolean } = {},
+): Promise<Service> {
   const fromEnv = process.env[envVar];
   if (fromEnv) return { url: fromEnv, source: 'env', stop: async () => {} };
 
@@ -41,7 +52,7 @@ async function provideAws(envVar: 'RUNONCE_TEST_SSM_ENDPOINT' | 'RUNONCE_TEST_DY
   if (container) return container;
 
   if (findMotoServer()) {
-    const moto = await startMoto();
+    const moto = await startMoto(options);
     return { url: moto.url, source: 'local', stop: moto.stop };
   }
   throw new Error(installHint(envVar));
@@ -67,12 +78,29 @@ export function findMotoServer(): string | undefined {
   return findBinary('moto_server', dirs);
 }
 
-/** Start `moto_server` (threaded, in memory) on a free port of 127.0.0.1. */
-export async function startMoto(): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
+/** moto's own server, but with `threaded=False`: requests are served one at a time. */
+const SERIAL_MOTO = [
+  'import sys',
+  'from werkzeug.serving import run_simple',
+  'from moto.server import DomainDispatcherApplication, create_backend_app',
+  'run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)',
+].join('\n');
+
+/**
+ * Start moto (in memory) on a free port of 127.0.0.1: `moto_server`, which
+ * is threaded, or with `serial` the same app serving one request at a time.
+ */
+export async function startMoto(
+  options: { serial?: boolean } = {},
+): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
   const binary = findMotoServer();
   if (!binary) throw new Error(installHint('RUNONCE_TEST_SSM_ENDPOINT'));
   const port = await freePort();
-  const { stop } = await startLocal(binary, ['-H', '127.0.0.1', '-p', String(port)], port, 60_000);
+  const venvPython = join(dirname(binary), 'python');
+  const [command, args] = options.serial
+    ? [existsSync(venvPython) ? venvPython : 'python3', ['-c', SERIAL_MOTO, '127.0.0.1', String(port)]]
+    : [binary, ['-H', '127.0.0.1', '-p', String(port)]];
+  const { stop } = await startLocal(command, args, port, 60_000);
   return { url: `http://127.0.0.1:${port}`, port, stop };
 }
 
