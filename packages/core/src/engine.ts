@@ -13,15 +13,7 @@ import {
 import { Events, type RunOnceEventName, type RunOnceEvents } from './events.js';
 import { Lease } from './lease.js';
 import { type Duration, parseDuration, validateName, validateScope } from './names.js';
-import {
-  type Attempt,
-  AttemptState,
-  decodeAttempt,
-  encodeAttempt,
-  type ScopeState,
-  type ScopeView,
-  viewScope,
-} from './states.js';
+import { type Attempt, AttemptState, decodeAttempt, encodeAttempt, type ScopeState, viewScope } from './states.js';
 
 export type OnBusy = 'wait' | 'skip' | 'fail';
 
@@ -573,7 +565,7 @@ export class RunOnce {
       const slots = await this.#read(key);
       const latest = slots.at(-1);
       const holder = latest && decodeLockSlot(latest, `${this.namespace}/lock/${name}`);
-      if (holder && holder.held && wait.staleFor(holder) < holder.leaseMs) {
+      if (holder?.held && wait.staleFor(holder) < holder.leaseMs) {
         if (onBusy === 'skip') return undefined;
         if (onBusy === 'fail') {
           throw new BusyError(`lock ${name} is held by ${holder.owner} (token ${holder.attempt})`, holder);
