@@ -1,4 +1,4 @@
+export * from './aws.js';
+export * from './dynalite.js';
 export * from './process.js';
 export * from './redis.js';
-export * from './dynalite.js';
-export * from './aws.js';
