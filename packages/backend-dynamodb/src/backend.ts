@@ -16,7 +16,11 @@ import {
   type Backend,
   CorruptStateError,
   type CreateResult,
+  checkKey,
+  checkSlotIndex,
+  isKeySegment,
   type JsonObject,
+  parseSlotValue,
   type RecordKey,
   type Slot,
   ValidationError,
@@ -72,8 +76,6 @@ export function dynamoDbClientConfig(options: DynamoDbBackendOptions = {}): Dyna
     },
   };
 }
-
-const SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /**
  * DynamoDB backend: one item per slot in one table.
@@ -162,7 +164,7 @@ export class DynamoDbBackend implements Backend {
    *   A: GetItem → token a  ⇒ A won, and B correctly lost.
    */
   async create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const pk = this.#pk(key);
     const token = randomUUID();
     const item: Record<string, AttributeValue> = {
@@ -210,7 +212,7 @@ export class DynamoDbBackend implements Backend {
   }
 
   async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const pk = this.#pk(key);
     const expiry = this.#expiry(key).expiresAt;
     const out = await this.#call('write', () =>
@@ -260,7 +262,7 @@ export class DynamoDbBackend implements Backend {
   }
 
   async removeSlot(key: RecordKey, index: number): Promise<void> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const pk = this.#pk(key);
     await this.#call('removeSlot', () =>
       this.#client.send(
@@ -275,7 +277,7 @@ export class DynamoDbBackend implements Backend {
    * for status and prune, which an operator runs; the run path never lists.
    */
   async list(prefix: RecordKey): Promise<RecordKey[]> {
-    for (const seg of prefix) checkSegment(seg);
+    checkKey(prefix);
     const base = prefix.join('/');
     const found = new Set<string>();
     let start: Record<string, AttributeValue> | undefined;
@@ -303,7 +305,7 @@ export class DynamoDbBackend implements Backend {
     const out: RecordKey[] = [];
     for (const pk of found) {
       const segs = pk.split('/');
-      if (segs.every((s) => SEGMENT.test(s))) out.push(segs);
+      if (segs.every(isKeySegment)) out.push(segs);
     }
     return out;
   }
@@ -368,7 +370,7 @@ export class DynamoDbBackend implements Backend {
 
   #pk(key: RecordKey): string {
     if (key.length === 0) throw new ValidationError('a record key needs at least one segment');
-    for (const seg of key) checkSegment(seg);
+    checkKey(key);
     return key.join('/');
   }
 
@@ -384,23 +386,5 @@ function toSlot(pk: string, item: Record<string, AttributeValue>): Slot {
   const text = item.value?.S;
   if (!Number.isSafeInteger(index) || index < 1 || !Number.isSafeInteger(version) || version < 1 || text === undefined)
     throw new CorruptStateError(`DynamoDB item ${pk} slot ${item.sk?.N} is not a runonce slot`);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (cause) {
-    throw new CorruptStateError(`DynamoDB item ${pk} slot ${index} is not JSON`, { cause });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new CorruptStateError(`DynamoDB item ${pk} slot ${index} is not a JSON object`);
-  return { index, value: value as JsonObject, version };
-}
-
-function checkSegment(seg: string): void {
-  if (!SEGMENT.test(seg))
-    throw new ValidationError(`key segment must match [A-Za-z0-9_.-]{1,128}, got ${JSON.stringify(seg)}`);
-}
-
-function checkIndex(index: number): void {
-  if (!Number.isSafeInteger(index) || index < 1)
-    throw new ValidationError(`slot index must be a positive integer, got ${index}`);
+  return { index, value: parseSlotValue(text, `DynamoDB item ${pk} slot ${index}`), version };
 }

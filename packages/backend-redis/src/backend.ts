@@ -4,7 +4,11 @@ import {
   ConfigError,
   CorruptStateError,
   type CreateResult,
+  checkKey,
+  checkSlotIndex,
+  isKeySegment,
   type JsonObject,
+  parseSlotValue,
   type RecordKey,
   type Slot,
   ValidationError,
@@ -95,7 +99,6 @@ interface ScriptedRedis extends Redis {
   runonceWrite(key: string, slot: string, value: string, ttl: string): Promise<number>;
 }
 
-const SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
 const SLOT_FIELD = /^[1-9]\d*$/;
 const VERSION_FIELD = /^([1-9]\d*):v$/;
 
@@ -160,21 +163,14 @@ export class RedisBackend implements Backend {
       const version = Number(hash[`${field}:v`]);
       if (!Number.isSafeInteger(version) || version < 1)
         throw new CorruptStateError(`Redis hash ${id} slot ${field} has no valid version`);
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (cause) {
-        throw new CorruptStateError(`Redis hash ${id} slot ${field} is not JSON`, { cause });
-      }
-      if (typeof value !== 'object' || value === null || Array.isArray(value))
-        throw new CorruptStateError(`Redis hash ${id} slot ${field} is not a JSON object`);
-      slots.push({ index: Number(field), value: value as JsonObject, version });
+      const value = parseSlotValue(text, `Redis hash ${id} slot ${field}`);
+      slots.push({ index: Number(field), value, version });
     }
     return slots.sort((a, b) => a.index - b.index);
   }
 
   async create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const id = this.#key(key);
     const created = await this.#call('create', () =>
       this.#client.runonceCreate(id, String(index), JSON.stringify(value), this.#ttlFor(key)),
@@ -183,7 +179,7 @@ export class RedisBackend implements Backend {
   }
 
   async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const id = this.#key(key);
     return Number(
       await this.#call('write', () =>
@@ -198,7 +194,7 @@ export class RedisBackend implements Backend {
   }
 
   async removeSlot(key: RecordKey, index: number): Promise<void> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const id = this.#key(key);
     await this.#call('removeSlot', () => this.#client.hdel(id, String(index), `${index}:v`));
   }
@@ -209,7 +205,7 @@ export class RedisBackend implements Backend {
    * driven) and saves keeping an index that EXPIRE would leave stale.
    */
   async list(prefix: RecordKey): Promise<RecordKey[]> {
-    for (const seg of prefix) checkSegment(seg);
+    checkKey(prefix);
     const base = [this.keyPrefix, ...prefix].join(':');
     const pattern = `${escapeGlob(base)}*`;
     const found = new Set<string>();
@@ -223,7 +219,7 @@ export class RedisBackend implements Backend {
     const out: RecordKey[] = [];
     for (const k of found) {
       const segs = k.slice(this.keyPrefix.length + 1).split(':');
-      if (segs.every((s) => SEGMENT.test(s))) out.push(segs);
+      if (segs.every(isKeySegment)) out.push(segs);
     }
     return out;
   }
@@ -242,7 +238,7 @@ export class RedisBackend implements Backend {
 
   #key(key: RecordKey): string {
     if (key.length === 0) throw new ValidationError('a record key needs at least one segment');
-    for (const seg of key) checkSegment(seg);
+    checkKey(key);
     return `${this.keyPrefix}:${key.join(':')}`;
   }
 
@@ -269,16 +265,6 @@ function readCa(file: string): string {
   } catch (cause) {
     throw new ConfigError(`cannot read the Redis TLS CA file ${file}: ${(cause as Error).message}`, { cause });
   }
-}
-
-function checkSegment(seg: string): void {
-  if (!SEGMENT.test(seg))
-    throw new ValidationError(`key segment must match [A-Za-z0-9_.-]{1,128}, got ${JSON.stringify(seg)}`);
-}
-
-function checkIndex(index: number): void {
-  if (!Number.isSafeInteger(index) || index < 1)
-    throw new ValidationError(`slot index must be a positive integer, got ${index}`);
 }
 
 function escapeGlob(text: string): string {

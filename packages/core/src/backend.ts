@@ -1,3 +1,5 @@
+import { CorruptStateError, ValidationError } from './errors.js';
+
 /**
  * The backend interface: a small atomic store. Core owns every decision
  * (claim, staleness, takeover, retry); a backend only keeps numbered slots.
@@ -52,3 +54,39 @@ export interface Backend {
 }
 
 export const keyToString = (key: RecordKey): string => key.join('/');
+
+/** What every key segment matches; backends may rely on it for their own encodings. */
+export const KEY_SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
+
+export const isKeySegment = (segment: unknown): segment is string =>
+  typeof segment === 'string' && KEY_SEGMENT.test(segment);
+
+/** Throws a ValidationError for a key (or prefix) with a segment outside KEY_SEGMENT. */
+export function checkKey(key: RecordKey): void {
+  for (const segment of key) {
+    if (!isKeySegment(segment)) {
+      throw new ValidationError(`key segment must match [A-Za-z0-9_.-]{1,128}, got ${JSON.stringify(segment)}`);
+    }
+  }
+}
+
+/** Throws a ValidationError unless the slot index is a positive integer. */
+export function checkSlotIndex(index: number): void {
+  if (!Number.isSafeInteger(index) || index < 1) {
+    throw new ValidationError(`slot index must be a positive integer, got ${index}`);
+  }
+}
+
+/** A stored slot value back as an object; anything else is CorruptStateError naming `where`. */
+export function parseSlotValue(text: string, where: string): JsonObject {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new CorruptStateError(`${where} is not JSON`, { cause });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CorruptStateError(`${where} is not a JSON object`);
+  }
+  return value as JsonObject;
+}

@@ -1,5 +1,5 @@
 import type { Backend, CreateResult, JsonObject, RecordKey, Slot } from '../backend.js';
-import { keyToString } from '../backend.js';
+import { checkSlotIndex, keyToString } from '../backend.js';
 import { ValidationError } from '../errors.js';
 
 interface StoredSlot {
@@ -28,7 +28,7 @@ export class MemoryBackend implements Backend {
   }
 
   async create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const text = JSON.stringify(value);
     await this.#tick();
     const id = keyToString(key);
@@ -43,7 +43,7 @@ export class MemoryBackend implements Backend {
   }
 
   async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const text = JSON.stringify(value);
     await this.#tick();
     const id = keyToString(key);
@@ -89,7 +89,5 @@ export class MemoryBackend implements Backend {
   }
 }
 
-export function checkIndex(index: number): void {
-  if (!Number.isSafeInteger(index) || index < 1)
-    throw new ValidationError(`slot index must be a positive integer, got ${index}`);
-}
+/** @deprecated use `checkSlotIndex` from the backend module (kept while the file backend moves over). */
+export { checkSlotIndex as checkIndex } from '../backend.js';
