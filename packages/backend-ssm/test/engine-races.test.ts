@@ -4,7 +4,7 @@
  * calls are throttled. The create-level races are in race-processes.test.ts
  * and ssm.test.ts; these show that exactly one instance *runs the task*.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,31 +14,11 @@ import { RunOnce } from '@runonce/core';
 import { awsTestClientConfig } from '@runonce/test-servers';
 import { describe, expect, it } from 'vitest';
 import { SsmBackend } from '../src/index.js';
-import { endpoint, ns, testOptions } from './helpers.js';
+import { endpoint, injectThrottling, lines, ns, testOptions } from './helpers.js';
 
 const dist = new URL('../dist/index.js', import.meta.url);
 const coreDist = new URL(import.meta.resolve('@runonce/core'));
 const child = fileURLToPath(new URL('./fixtures/run-child.mjs', import.meta.url));
-
-function nextLine(proc: ChildProcess): () => Promise<string> {
-  const queue: string[] = [];
-  const waiting: ((line: string) => void)[] = [];
-  let buf = '';
-  proc.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const w = waiting.shift();
-      if (w) w(line);
-      else queue.push(line);
-    }
-  });
-  return () => {
-    const line = queue.shift();
-    return line !== undefined ? Promise.resolve(line) : new Promise((r) => waiting.push(r));
-  };
-}
 
 describe('the engine on SSM', () => {
   it('50 OS processes run one task at the same moment: exactly one runs it, all end done', {
@@ -53,7 +33,7 @@ describe('the engine on SSM', () => {
       }),
     );
     try {
-      const next = procs.map(nextLine);
+      const next = procs.map(lines);
       expect(await Promise.all(next.map((n) => n()))).toEqual(procs.map(() => 'ready'));
       for (const p of procs) p.stdin?.write('go\n');
       const results = (await Promise.all(next.map((n) => n()))).map(
@@ -72,26 +52,11 @@ describe('the engine on SSM', () => {
     timeout: 120_000,
   }, async () => {
     const namespace = ns();
-    let calls = 0;
-    let injected = 0;
+    const counter = { calls: 0, injected: 0 };
     const clients: SSMClient[] = [];
     const contenders = Array.from({ length: 20 }, (_, i) => {
       const client = new SSMClient({ ...awsTestClientConfig(endpoint()), maxAttempts: 1 });
-      client.middlewareStack.add(
-        (next) => async (args) => {
-          // 3 calls in every 10 across all contenders, rejected before they are sent
-          if (calls++ % 10 < 3) {
-            injected++;
-            throw Object.assign(new Error('Rate exceeded'), {
-              name: 'ThrottlingException',
-              $fault: 'client',
-              $metadata: { httpStatusCode: 400 },
-            });
-          }
-          return next(args);
-        },
-        { step: 'finalizeRequest', priority: 'low', name: 'injectThrottling' },
-      );
+      injectThrottling(client, counter);
       clients.push(client);
       const backend = new SsmBackend({
         ...testOptions(),
@@ -119,8 +84,8 @@ describe('the engine on SSM', () => {
       expect(runs).toBe(1);
       expect(outcomes.filter((o) => o.ranHere)).toHaveLength(1);
       expect(outcomes.every((o) => o.state === 'done' && o.attempt === 1)).toBe(true);
-      expect(injected).toBeGreaterThanOrEqual(Math.floor(calls * 0.3) - 1);
-      expect(injected).toBeGreaterThan(10);
+      expect(counter.injected).toBeGreaterThanOrEqual(Math.floor(counter.calls * 0.3) - 1);
+      expect(counter.injected).toBeGreaterThan(10);
     } finally {
       await Promise.all(contenders.map((r) => r.close()));
       for (const c of clients) c.destroy();

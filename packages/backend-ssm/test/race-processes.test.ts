@@ -1,33 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { backend, ns, testOptions } from './helpers.js';
+import { backend, lines, ns, testOptions } from './helpers.js';
 
 const PROCESSES = 50;
 const dist = new URL('../dist/index.js', import.meta.url);
 const child = fileURLToPath(new URL('./fixtures/create-child.mjs', import.meta.url));
-
-/** Lines a child prints, as a queue the test can await. */
-function lines(proc: ChildProcess): () => Promise<string> {
-  const queue: string[] = [];
-  const waiting: ((line: string) => void)[] = [];
-  let buf = '';
-  proc.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const w = waiting.shift();
-      if (w) w(line);
-      else queue.push(line);
-    }
-  });
-  return () => {
-    const line = queue.shift();
-    return line !== undefined ? Promise.resolve(line) : new Promise((r) => waiting.push(r));
-  };
-}
 
 describe('a create race across OS processes', () => {
   it(`${PROCESSES} processes claim slot 1 of one key at the same moment: exactly one winner`, {

@@ -18,7 +18,7 @@ import {
   SsmBackend,
   ssmBackendModule,
 } from '../src/index.js';
-import { backend, endpoint, ns, rawClient, testOptions } from './helpers.js';
+import { backend, endpoint, injectThrottling, ns, rawClient, testOptions } from './helpers.js';
 
 const raw = rawClient();
 afterAll(() => raw.destroy());
@@ -165,26 +165,8 @@ describe('throttling', () => {
   it('20 contenders, 30% of calls throttled: exactly one winner and a definite answer for each', async () => {
     const n = ns();
     const key = [n, 'task', 'scope'];
-    let calls = 0;
-    let injected = 0;
-    const throttled = (c: SSMClient) =>
-      c.middlewareStack.add(
-        (next) => async (args) => {
-          // 3 calls in every 10, counted across all contenders: 30 %, the same on every run
-          if (calls++ % 10 < 3) {
-            injected++;
-            // rejected before it is sent, as SSM rejects a throttled request before running it
-            throw Object.assign(new Error('Rate exceeded'), {
-              name: 'ThrottlingException',
-              $fault: 'client',
-              $metadata: { httpStatusCode: 400 },
-            });
-          }
-          return next(args);
-        },
-        // after the SDK's retry step: the SDK retries some, the backend's own backoff the rest
-        { step: 'finalizeRequest', priority: 'low', name: 'injectThrottling' },
-      );
+    const counter = { calls: 0, injected: 0 };
+    const throttled = (c: SSMClient) => injectThrottling(c, counter);
     const contenders = Array.from({ length: 20 }, () =>
       backend({
         client: rawClientWith(throttled),
@@ -197,8 +179,8 @@ describe('throttling', () => {
       const results = await Promise.all(contenders.map((b, i) => b.create(key, 1, { owner: `c${i}` })));
       expect(results.filter((r) => r.won)).toHaveLength(1);
       expect(results.every((r) => typeof r.won === 'boolean')).toBe(true);
-      expect(calls).toBeGreaterThanOrEqual(21); // 20 creates and at least the winner's history check
-      expect(injected).toBeGreaterThanOrEqual(6);
+      expect(counter.calls).toBeGreaterThanOrEqual(21); // 20 creates and at least the winner's history check
+      expect(counter.injected).toBeGreaterThanOrEqual(6);
       const winner = results.findIndex((r) => r.won);
       expect((await contenders[0]?.read(key))?.map((s) => s.value)).toEqual([{ owner: `c${winner}` }]);
     } finally {
