@@ -10,8 +10,10 @@
  *   sequential  one caller, lock after lock, never contended
  *   contended   N callers looping on one lock name
  * Build first (`pnpm build`): the runonce packages are imported from dist.
+ * Writes bench/.out/redis-lock.json too (read by `pnpm bench`).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RedisBackend } from '@runonce/backend-redis';
 import { RunOnce } from '@runonce/core';
@@ -150,3 +152,8 @@ for (const r of results) {
 }
 console.log('\nsettings:');
 for (const r of results) console.log(`  ${r.name}: ${r.settings}`);
+mkdirSync(new URL('./.out/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./.out/redis-lock.json', import.meta.url),
+  `${JSON.stringify({ seconds: SECONDS, contenders: CONTENDERS, results }, null, 2)}\n`,
+);

@@ -1,0 +1,540 @@
+/**
+ * Renders one run's results: the terminal table, bench/results.md and
+ * bench/results.svg (hand-written SVG, no plotting dependency).
+ */
+import { DOCUMENTED, formatCounts, OPERATIONS, type Operation, sameCounts } from '../parts/calls.ts';
+import type { Round } from '../parts/race.ts';
+import { SKIP_LABELS, type SkipVariant } from '../parts/skip-cost.ts';
+import type { BenchResults } from './results.ts';
+import { median, quantile } from './stats.ts';
+
+export interface Row {
+  section: string;
+  measure: string;
+  runonce: string;
+  baseline: string;
+  /** runonce ÷ baseline, or text. */
+  ratio: string;
+  better: 'lower' | 'higher' | '';
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+const perS = (x: number) => `${x.toFixed(0)}/s`;
+const ratio = (a: number, b: number) => (b === 0 ? '—' : `${(a / b).toFixed(2)}`);
+
+/** Nominal waiter poll pauses (engine.ts): 250 ms ×1.5 to a 5 s cap, each jittered ±25 %. */
+export function pollPauseInProgress(waitedMs: number): number {
+  let pause = 250;
+  let t = 0;
+  while (t + pause <= waitedMs) {
+    t += pause;
+    pause = Math.min(pause * 1.5, 5000);
+  }
+  return pause;
+}
+
+export function ratioRows(r: BenchResults): Row[] {
+  const rows: Row[] = [];
+  if (r.race) {
+    const { handwritten: h, runonce: u, instances } = r.race;
+    const section = `${instances} instances racing on SSM, median of ${u.length} rounds`;
+    const med = (rs: Round[], f: (x: Round) => number) => median(rs.map(f));
+    const runs = [med(u, (x) => x.runs), med(h, (x) => x.runs)] as const;
+    rows.push({
+      section,
+      measure: 'times the task ran (goal: 1)',
+      runonce: String(runs[0]),
+      baseline: `${runs[1]} (hand-written hook.sh)`,
+      ratio: ratio(runs[0], runs[1]),
+      better: 'lower',
+    });
+    const early = [med(u, (x) => x.early), med(h, (x) => x.early)] as const;
+    rows.push({
+      section,
+      measure: 'instances that went on before the task had finished',
+      runonce: String(early[0]),
+      baseline: String(early[1]),
+      ratio: early[1] === 0 ? '—' : ratio(early[0], early[1]),
+      better: 'lower',
+    });
+    const wall = [med(u, (x) => x.wallMs), med(h, (x) => x.wallMs)] as const;
+    rows.push({
+      section,
+      measure: `fleet wall time (task takes ${r.race.taskSeconds} s)`,
+      runonce: s(wall[0]),
+      baseline: s(wall[1]),
+      ratio: ratio(wall[0], wall[1]),
+      better: 'lower',
+    });
+  }
+  if (r.skip) {
+    const m = r.skip.median;
+    const section = `skip path (task already done), one process, median of ${r.skip.runs}`;
+    if (m.fileSkip !== undefined && m.node !== undefined) {
+      rows.push({
+        section,
+        measure: 'runonce exec (file) vs bare node -e 0',
+        runonce: ms(m.fileSkip),
+        baseline: ms(m.node),
+        ratio: ratio(m.fileSkip, m.node),
+        better: 'lower',
+      });
+    }
+    if (m.ssmSkip !== undefined && m.node !== undefined) {
+      rows.push({
+        section,
+        measure: 'runonce exec (SSM) vs bare node -e 0',
+        runonce: ms(m.ssmSkip),
+        baseline: ms(m.node),
+        ratio: ratio(m.ssmSkip, m.node),
+        better: 'lower',
+      });
+    }
+    if (m.ssmSkip !== undefined && m.awsGet !== undefined) {
+      rows.push({
+        section,
+        measure: 'runonce exec (SSM) vs one aws ssm get-parameter',
+        runonce: ms(m.ssmSkip),
+        baseline: ms(m.awsGet),
+        ratio: ratio(m.ssmSkip, m.awsGet),
+        better: 'lower',
+      });
+    }
+  }
+  if (r.lock) {
+    const [ours, ...others] = r.lock.results;
+    const section = `Redis lock, acquire + release per second (${r.lock.seconds} s each)`;
+    if (ours) {
+      for (const o of others) {
+        rows.push({
+          section,
+          measure: `sequential, vs ${o.name}`,
+          runonce: perS(ours.sequential),
+          baseline: perS(o.sequential),
+          ratio: ratio(ours.sequential, o.sequential),
+          better: 'higher',
+        });
+        rows.push({
+          section,
+          measure: `${r.lock.contenders} contenders, vs ${o.name}`,
+          runonce: perS(ours.contended),
+          baseline: perS(o.contended),
+          ratio: ratio(ours.contended, o.contended),
+          better: 'higher',
+        });
+      }
+    }
+  }
+  if (r.waiters) {
+    const w = r.waiters;
+    const bound = pollPauseInProgress(w.waitedMs) * 1.25;
+    const lat = w.latenciesMs;
+    rows.push({
+      section: `${w.waiters} waiters (one process each, file backend), after waiting ${s(w.waitedMs)}`,
+      measure: "winner's done → waiter exit: p50 / p95 / last",
+      runonce: `${ms(quantile(lat, 0.5))} / ${ms(quantile(lat, 0.95))} / ${ms(Math.max(...lat))}`,
+      baseline: `poll pause ≤ ${ms(bound)}`,
+      ratio: ratio(Math.max(...lat), bound),
+      better: 'lower',
+    });
+  }
+  return rows;
+}
+
+function pad(cells: string[][]): string[] {
+  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length))) ?? [];
+  return cells.map((r) =>
+    r
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+const BACKENDS = ['memory', 'file', 'ssm', 'dynamodb', 'redis'] as const;
+
+function callsCell(r: BenchResults, backend: string, op: Operation): string {
+  const c = r.calls[backend]?.[op];
+  if (!c) return r.missing[`calls:${backend}`] ? 'n/a' : '';
+  return formatCounts(c).replaceAll(' + ', ', ');
+}
+
+function callsMatch(r: BenchResults, op: Operation): string {
+  const measured = Object.values(r.calls).map((b) => b[op]);
+  if (measured.length === 0) return '';
+  return measured.every((c) => sameCounts(c, DOCUMENTED[op])) ? 'yes' : 'NO';
+}
+
+const SSM_SDK_ROWS: Record<Operation, string> = {
+  skip: 'skip (done), current generation',
+  claimAndFinish: 'claim and finish, current generation',
+  heartbeat: 'one heartbeat',
+  waitPoll: 'one wait poll',
+};
+
+export function terminalReport(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(
+    `runonce bench — ${m.date}, ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, load ${m.load}`,
+  );
+  out.push('');
+  const rows = ratioRows(r);
+  const cells = [['measure', 'runonce', 'baseline', 'runonce ÷ baseline']];
+  let section = '';
+  for (const row of rows) {
+    if (row.section !== section) {
+      section = row.section;
+      cells.push([section, '', '', '']);
+    }
+    cells.push([
+      `  ${row.measure}`,
+      row.runonce,
+      row.baseline,
+      `${row.ratio}${row.better ? ` (${row.better} is better)` : ''}`,
+    ]);
+  }
+  out.push(...pad(cells));
+  out.push('');
+  out.push('backend calls per operation (engine primitives; no explicit scope)');
+  const present = BACKENDS.filter((b) => r.calls[b] || r.missing[`calls:${b}`]);
+  const callCells = [['operation', ...present, 'as documented']];
+  for (const op of OPERATIONS) {
+    callCells.push([op.label, ...present.map((b) => callsCell(r, b, op.id)), callsMatch(r, op.id)]);
+  }
+  out.push(...pad(callCells));
+  if (r.ssmSdk) {
+    out.push('');
+    out.push('SSM API requests per operation (SDK middleware, bench/ssm-calls.ts)');
+    out.push(
+      ...pad([
+        ['operation', 'requests', 'detail'],
+        ...OPERATIONS.map((op) => {
+          const row = r.ssmSdk?.find((x) => x.scenario === SSM_SDK_ROWS[op.id]);
+          return [op.label, row ? String(row.calls) : '?', row?.detail ?? ''];
+        }),
+      ]),
+    );
+  }
+  for (const [part, why] of Object.entries(r.missing)) out.push(`MISSING ${part}: ${why}`);
+  return out.join('\n');
+}
+
+function mdTable(header: string[], rows: string[][]): string {
+  const esc = (c: string) => c.replaceAll('|', '\\|');
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function markdownReport(r: BenchResults): string {
+  const m = r.machine;
+  const parts: string[] = [];
+  parts.push('# Benchmarks');
+  parts.push(
+    [
+      'Measured by `pnpm bench` (bench/run.ts) in one run, so every ratio compares numbers taken on the same',
+      'machine within minutes of each other. The machine was shared with other work (see the load), so',
+      'absolute times are noisy; the ratios are what to read. Rerun it: `bash scripts/test-services.sh && pnpm bench`.',
+    ].join('\n'),
+  );
+  parts.push(
+    mdTable(
+      ['machine', ''],
+      [
+        ['date', m.date],
+        ['CPU', `${m.cpus} × ${m.cpuModel}`],
+        ['memory', `${m.memoryGiB} GiB`],
+        ['Node.js', m.node],
+        ['load average (1 min) at start', String(m.load)],
+        ['SSM', r.setup.ssm],
+        ['DynamoDB', r.setup.dynamodb],
+        ['Redis', r.setup.redis],
+        ['AWS CLI (hand-written hook)', r.setup.aws],
+        ...(r.durationMs ? [['whole run', `${(r.durationMs / 1000).toFixed(0)} s`]] : []),
+      ],
+    ),
+  );
+  parts.push('![runonce against the baselines](results.svg)');
+  parts.push('## Ratios');
+  const rows = ratioRows(r);
+  parts.push(
+    mdTable(
+      ['measure', 'runonce', 'baseline', 'runonce ÷ baseline'],
+      rows.map((row) => [
+        `${row.section}: ${row.measure}`,
+        row.runonce,
+        row.baseline,
+        `${row.ratio}${row.better ? ` (${row.better} is better)` : ''}`,
+      ]),
+    ),
+  );
+  if (r.race) {
+    const { handwritten, runonce, instances, taskSeconds } = r.race;
+    parts.push(`## ${instances} instances racing on SSM`);
+    parts.push(
+      [
+        `Per round, the "pipeline" resets the task (\`aws ssm put-parameter --value 0\` for the hook,`,
+        '`runonce reset` for runonce; not timed), then the bench starts',
+        `${instances} copies of [handwritten/hook.sh](handwritten/hook.sh) (get-parameter; if 0, put-parameter 1`,
+        `and run) or ${instances} \`runonce exec --backend ssm\` at once against the same moto server. Both run`,
+        `[handwritten/task.sh](handwritten/task.sh) (${taskSeconds} s, then one line in a marker file). "Went on`,
+        'early": exited 0 before the task had finished anywhere, i.e. an instance that would start the app on',
+        'the old schema. Rounds alternate which side goes first.',
+      ].join('\n'),
+    );
+    parts.push(
+      mdTable(
+        ['round', 'hand-written: ran', 'went on early', 'wall', 'runonce: ran', 'went on early', 'wall'],
+        handwritten.map((h, i) => {
+          const u = runonce[i] as Round;
+          return [
+            String(i + 1),
+            String(h.runs),
+            String(h.early),
+            s(h.wallMs),
+            String(u.runs),
+            String(u.early),
+            s(u.wallMs),
+          ];
+        }),
+      ),
+    );
+  }
+  if (r.skip) {
+    parts.push('## Skip path');
+    parts.push(
+      [
+        'One process per sample, spawned one after another and interleaved (one of each per turn).',
+        'The skip path is `runonce exec probe -- true` on a task already done: it reads the generation',
+        'pointer and the scope, then exits 0. `aws ssm get-parameter` is what the hand-written hook spends',
+        'to learn the same thing.',
+      ].join('\n'),
+    );
+    parts.push(
+      mdTable(
+        ['command', 'median', 'p10', 'p90'],
+        Object.entries(r.skip.samples).map(([k, xs]) => [
+          SKIP_LABELS[k as SkipVariant],
+          ms(median(xs)),
+          ms(quantile(xs, 0.1)),
+          ms(quantile(xs, 0.9)),
+        ]),
+      ),
+    );
+  }
+  parts.push('## Backend calls per operation');
+  parts.push(
+    [
+      "Counted by wrapping each backend in core's `FaultyBackend` (calls per primitive) and driving the",
+      'engine, without an explicit scope, on real servers. The smoke test (bench/test/smoke.test.ts, part',
+      'of `pnpm test`) checks memory and file against the numbers docs/backends/README.md gives.',
+    ].join('\n'),
+  );
+  const present = BACKENDS.filter((b) => r.calls[b] || r.missing[`calls:${b}`]);
+  parts.push(
+    mdTable(
+      ['operation', ...present, 'as documented'],
+      OPERATIONS.map((op) => [op.label, ...present.map((b) => callsCell(r, b, op.id)), callsMatch(r, op.id)]),
+    ),
+  );
+  if (r.ssmSdk) {
+    parts.push('SSM API requests underneath (an SDK middleware counts every HTTP request; bench/ssm-calls.ts):');
+    parts.push(
+      mdTable(
+        ['scenario', 'requests', 'detail'],
+        r.ssmSdk.map((x) => [x.scenario, String(x.calls), x.detail]),
+      ),
+    );
+  }
+  if (r.lock) {
+    parts.push('## Redis lock throughput');
+    parts.push(
+      `bench/redis-lock.ts: each library on its own ioredis connection to the same redis-server; "sequential" is one caller locking and unlocking in a loop, "contended" ${r.lock.contenders} callers looping on one lock name, ${r.lock.seconds} s each. A critical section that finds a second holder fails the run.`,
+    );
+    parts.push(
+      mdTable(
+        ['lock', 'sequential', `${r.lock.contenders} contenders`, 'settings'],
+        r.lock.results.map((x) => [x.name, perS(x.sequential), perS(x.contended), x.settings]),
+      ),
+    );
+  }
+  if (r.waiters) {
+    const w = r.waiters;
+    const lat = w.latenciesMs;
+    parts.push(`## ${w.waiters} waiters`);
+    parts.push(
+      [
+        `${w.waiters} \`runonce exec\` processes (one process each, file backend) wait on a task this process`,
+        `holds through the engine; once all say they are waiting it holds ${s(w.holdMs)} more and finishes. The clock`,
+        "starts at the engine's `done` event (after the done write) and stops at each waiter's exit, both on",
+        "this process's monotonic clock. Waiters poll at 250 ms growing ×1.5 with ±25 % jitter to a 5 s cap,",
+        `so after ${s(w.waitedMs)} of waiting a waiter may sleep up to ${ms(pollPauseInProgress(w.waitedMs) * 1.25)} before it looks again:`,
+        'that, not the backend, bounds the latency. A shorter cap would cost SSM reads (docs/backends/ssm.md).',
+      ].join('\n'),
+    );
+    parts.push(
+      mdTable(
+        ['p10', 'p50', 'p90', 'p95', 'last'],
+        [
+          [
+            ms(quantile(lat, 0.1)),
+            ms(quantile(lat, 0.5)),
+            ms(quantile(lat, 0.9)),
+            ms(quantile(lat, 0.95)),
+            ms(Math.max(...lat)),
+          ],
+        ],
+      ),
+    );
+  }
+  const missing = Object.entries(r.missing);
+  if (missing.length) {
+    parts.push('## Not measured in this run');
+    parts.push(missing.map(([k, v]) => `- ${k}: ${v}`).join('\n'));
+  }
+  return `${parts.join('\n\n')}\n`;
+}
+
+// ---- SVG ----------------------------------------------------------------------
+
+interface Bar {
+  label: string;
+  value: number;
+  text: string;
+  ours?: boolean;
+}
+
+const W = 760;
+const LABEL_W = 250;
+const BAR_W = 390;
+const ROW_H = 22;
+const OURS = '#2f6fdf';
+const THEIRS = '#9aa3ad';
+
+function xmlEscape(t: string): string {
+  return t.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+function barPanel(y: number, title: string, bars: Bar[]): { svg: string; height: number } {
+  const top = Math.max(...bars.map((b) => b.value), 1e-9);
+  const lines = [`<text x="10" y="${y + 16}" class="t">${xmlEscape(title)}</text>`];
+  bars.forEach((b, i) => {
+    const by = y + 26 + i * ROW_H;
+    const w = Math.max(1, (b.value / top) * BAR_W);
+    lines.push(
+      `<text x="${LABEL_W - 8}" y="${by + 14}" class="l" text-anchor="end">${xmlEscape(b.label)}</text>`,
+      `<rect x="${LABEL_W}" y="${by + 3}" width="${w.toFixed(1)}" height="${ROW_H - 6}" fill="${b.ours ? OURS : THEIRS}"/>`,
+      `<text x="${(LABEL_W + w + 6).toFixed(1)}" y="${by + 14}" class="v">${xmlEscape(b.text)}</text>`,
+    );
+  });
+  return { svg: lines.join('\n'), height: 26 + bars.length * ROW_H + 14 };
+}
+
+function stripPanel(
+  y: number,
+  title: string,
+  values: number[],
+  lines: { at: number; label: string }[],
+): { svg: string; height: number } {
+  const h = 110;
+  const top = Math.max(...values, ...lines.map((l) => l.at));
+  const base = y + 26 + h;
+  const step = BAR_W / values.length;
+  const out = [`<text x="10" y="${y + 16}" class="t">${xmlEscape(title)}</text>`];
+  out.push(`<text x="${LABEL_W - 8}" y="${base}" class="l" text-anchor="end">each bar is one waiter, sorted</text>`);
+  values.forEach((v, i) => {
+    const bh = (v / top) * h;
+    out.push(
+      `<rect x="${(LABEL_W + i * step).toFixed(1)}" y="${(base - bh).toFixed(1)}" width="${Math.max(1, step - 1).toFixed(1)}" height="${bh.toFixed(1)}" fill="${OURS}"/>`,
+    );
+  });
+  for (const l of lines) {
+    const ly = base - (l.at / top) * h;
+    out.push(
+      `<line x1="${LABEL_W}" x2="${LABEL_W + BAR_W}" y1="${ly.toFixed(1)}" y2="${ly.toFixed(1)}" stroke="#c0392b" stroke-dasharray="4 3"/>`,
+      `<text x="${LABEL_W + BAR_W + 6}" y="${(ly + 4).toFixed(1)}" class="v">${xmlEscape(l.label)}</text>`,
+    );
+  }
+  return { svg: out.join('\n'), height: 26 + h + 18 };
+}
+
+export function svgReport(r: BenchResults): string {
+  const panels: ((y: number) => { svg: string; height: number })[] = [];
+  if (r.race) {
+    const { handwritten: h, runonce: u, instances } = r.race;
+    const runsH = median(h.map((x) => x.runs));
+    const runsU = median(u.map((x) => x.runs));
+    panels.push((y) =>
+      barPanel(y, `${instances} instances racing on SSM: times the task ran (median of ${u.length} rounds; goal 1)`, [
+        { label: 'hand-written hook.sh', value: runsH, text: String(runsH) },
+        { label: 'runonce exec', value: runsU, text: String(runsU), ours: true },
+      ]),
+    );
+    const wallH = median(h.map((x) => x.wallMs));
+    const wallU = median(u.map((x) => x.wallMs));
+    panels.push((y) =>
+      barPanel(y, `… and the fleet's wall time, first start to last exit (task takes ${r.race?.taskSeconds} s)`, [
+        { label: 'hand-written hook.sh', value: wallH, text: s(wallH) },
+        { label: 'runonce exec', value: wallU, text: s(wallU), ours: true },
+      ]),
+    );
+  }
+  if (r.skip) {
+    const m = r.skip.median;
+    const order: SkipVariant[] = ['node', 'fileSkip', 'ssmSkip', 'awsGet'];
+    const bars = order
+      .filter((k) => m[k] !== undefined)
+      .map((k) => ({
+        label: SKIP_LABELS[k],
+        value: m[k] as number,
+        text: ms(m[k] as number),
+        ours: k === 'fileSkip' || k === 'ssmSkip',
+      }));
+    panels.push((y) => barPanel(y, `Skip path: one process, task already done (median of ${r.skip?.runs})`, bars));
+  }
+  if (r.lock) {
+    const res = r.lock.results;
+    panels.push((y) =>
+      barPanel(y, 'Redis lock: acquire + release per second, one caller', [
+        ...res.map((x, i) => ({ label: x.name, value: x.sequential, text: perS(x.sequential), ours: i === 0 })),
+      ]),
+    );
+    panels.push((y) =>
+      barPanel(y, `Redis lock: acquire + release per second, ${r.lock?.contenders} contenders on one lock`, [
+        ...res.map((x, i) => ({ label: x.name, value: x.contended, text: perS(x.contended), ours: i === 0 })),
+      ]),
+    );
+  }
+  if (r.waiters) {
+    const w = r.waiters;
+    const lat = w.latenciesMs;
+    panels.push((y) =>
+      stripPanel(y, `${w.waiters} waiters: from the winner's done write to each waiter's exit (ms)`, lat, [
+        { at: pollPauseInProgress(w.waitedMs) * 1.25, label: 'longest poll pause' },
+        { at: quantile(lat, 0.5), label: `p50 ${ms(quantile(lat, 0.5))}` },
+      ]),
+    );
+  }
+  let y = 40;
+  const bodies: string[] = [];
+  for (const p of panels) {
+    const { svg, height } = p(y);
+    bodies.push(svg);
+    y += height;
+  }
+  const m = r.machine;
+  const header = `runonce bench, ${m.date}: ${m.cpus} × ${m.cpuModel}, Node ${m.node} (blue: runonce)`;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y + 10}" viewBox="0 0 ${W} ${y + 10}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">`,
+    '<style>.t{font-size:13px;font-weight:600;fill:#222}.l{font-size:12px;fill:#333}.v{font-size:12px;fill:#111}.h{font-size:12px;fill:#666}</style>',
+    `<rect width="${W}" height="${y + 10}" fill="#fff"/>`,
+    `<text x="10" y="22" class="h">${xmlEscape(header)}</text>`,
+    ...bodies,
+    '</svg>',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,84 @@
+/**
+ * How soon waiters learn the outcome: N `runonce exec` processes (one process
+ * each, file backend) wait on a task that this process holds through the
+ * engine. Once every waiter has said it is waiting, the holder keeps the task
+ * `holdMs` longer and finishes; the `done` event (emitted after the done write)
+ * is the start. Each waiter's exit is timed by this process on the same
+ * monotonic clock. Waiters poll at 250 ms growing ×1.5 (±25 % jitter) to a
+ * 5 s cap, so the poll interval reached at that point bounds the latency.
+ * The waiters' command is `false`: a waiter that ran it would exit 1.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileBackend, RunOnce } from '@runonce/core';
+import { start } from '../lib/proc.ts';
+import { sleep } from '../lib/stats.ts';
+
+export interface WaitersOptions {
+  cli: string;
+  waiters: number;
+  holdMs: number;
+}
+
+export interface WaitersResult {
+  waiters: number;
+  holdMs: number;
+  /** From the first waiter's spawn to the done write, ms: how long the waiters had been polling. */
+  waitedMs: number;
+  /** Each waiter's exit after the done write, ms, sorted. */
+  latenciesMs: number[];
+}
+
+export async function waiters(o: WaitersOptions, log: (line: string) => void): Promise<WaitersResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'runonce-waiters-'));
+  const namespace = `waiters-${process.pid}`;
+  const backend = new FileBackend({ dir });
+  const engine = new RunOnce({ backend, namespace, owner: 'bench-holder' });
+  const env = { ...process.env, RUNONCE_FILE_DIR: dir, RUNONCE_NAMESPACE: namespace, NO_COLOR: '1' };
+  let doneAt = Number.NaN;
+  engine.on('done', () => {
+    doneAt = performance.now();
+  });
+  let release!: () => void;
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  let claimed!: () => void;
+  const claimedP = new Promise<void>((r) => {
+    claimed = r;
+  });
+  try {
+    const running = engine.run(
+      'migrate',
+      async () => {
+        claimed();
+        await held;
+      },
+      { lease: '30s' },
+    );
+    await claimedP;
+    const procs = Array.from({ length: o.waiters }, () =>
+      start(process.execPath, [o.cli, 'exec', 'migrate', '--backend', 'file', '--', 'false'], env),
+    );
+    await Promise.all(procs.map((p) => p.stderrMatch(/waiting for/)));
+    log(
+      `  ${o.waiters} waiters waiting after ${((performance.now() - (procs[0]?.startedAt ?? 0)) / 1000).toFixed(1)} s`,
+    );
+    await sleep(o.holdMs);
+    release();
+    await running;
+    const exits = await Promise.all(procs.map((p) => p.done));
+    const bad = exits.filter((e) => e.code !== 0);
+    if (bad.length) throw new Error(`${bad.length} waiters exited non-zero: ${bad[0]?.stderr.slice(-300)}`);
+    return {
+      waiters: o.waiters,
+      holdMs: o.holdMs,
+      waitedMs: doneAt - (procs[0]?.startedAt ?? doneAt),
+      latenciesMs: exits.map((e) => e.exitedAt - doneAt).sort((a, b) => a - b),
+    };
+  } finally {
+    await backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * `pnpm bench`: builds if needed, starts the servers, runs every part in one
+ * run and prints one table of ratios; writes bench/results.md and
+ * bench/results.svg.
+ *
+ *   node bench/run.ts [--rounds 5] [--instances 12] [--skip-runs 15]
+ *                     [--waiters 50] [--hold 12000] [--lock-seconds 2] [--no-build] [--no-write]
+ *
+ * Parts (each says in its own file how it measures):
+ *   parts/race.ts        hand-written SSM flag vs runonce exec, N instances racing
+ *   parts/skip-cost.ts   the skip path vs node -e 0 and one aws ssm get-parameter
+ *   parts/calls.ts       backend calls per operation, every backend
+ *   ssm-calls.ts         SSM API requests per operation (child process)
+ *   redis-lock.ts        Redis lock throughput vs redis-semaphore and redlock (child process)
+ *   parts/waiters.ts     winner's done → last waiter's exit, 50 waiter processes
+ *
+ * Servers: moto (SSM), dynalite (DynamoDB), redis-server, from
+ * @runonce/test-servers (`bash scripts/test-services.sh` installs moto and
+ * redis-server). The aws CLI is installed from apt when missing; without it
+ * the parts that need it are reported missing and the rest still runs.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DynamoDbBackend } from '@runonce/backend-dynamodb';
+import { RedisBackend } from '@runonce/backend-redis';
+import { SsmBackend } from '@runonce/backend-ssm';
+import { type Backend, FileBackend, MemoryBackend } from '@runonce/core';
+import { awsTestClientConfig, provideDynalite, provideRedis, provideSsm, type Service } from '@runonce/test-servers';
+import { findOrInstallAwsCli } from './lib/aws-cli.ts';
+import { machine } from './lib/machine.ts';
+import { markdownReport, svgReport, terminalReport } from './lib/report.ts';
+import type { BenchResults } from './lib/results.ts';
+import { measureCalls } from './parts/calls.ts';
+import { race } from './parts/race.ts';
+import { skipCost } from './parts/skip-cost.ts';
+import { waiters } from './parts/waiters.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..');
+const CLI = join(ROOT, 'packages/cli/bin/runonce.js');
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    instances: { type: 'string', default: '12' },
+    'task-seconds': { type: 'string', default: '1' },
+    'skip-runs': { type: 'string', default: '15' },
+    waiters: { type: 'string', default: '50' },
+    hold: { type: 'string', default: '12000' },
+    'lock-seconds': { type: 'string', default: '2' },
+    build: { type: 'boolean', default: true },
+    'no-build': { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const num = (name: keyof typeof args) => {
+  const n = Number(args[name]);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${args[name]}`);
+  return n;
+};
+
+const t0 = performance.now();
+const log = (line: string) => console.error(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${line}`);
+
+// ---- build ------------------------------------------------------------------
+const BUILT = [
+  'packages/core/dist/index.js',
+  'packages/backend-ssm/dist/index.js',
+  'packages/backend-dynamodb/dist/index.js',
+  'packages/backend-redis/dist/index.js',
+  'packages/test-servers/dist/index.js',
+  'packages/cli/dist/bundle',
+];
+if (!args['no-build']) {
+  log('pnpm build (turbo: only what changed)');
+  const b = spawnSync('pnpm', ['-s', 'build'], { cwd: ROOT, encoding: 'utf8' });
+  if (b.status !== 0) {
+    const missing = BUILT.filter((p) => !existsSync(join(ROOT, p)));
+    if (missing.length) {
+      console.error(`${b.stdout}${b.stderr}\nbench: the build failed and ${missing.join(', ')} is missing`);
+      process.exit(1);
+    }
+    log('build failed; measuring the dist/ already built (its output follows)');
+    console.error(`${b.stdout}${b.stderr}`.split('\n').slice(-15).join('\n'));
+  }
+}
+
+// ---- servers and tools -------------------------------------------------------
+const results: BenchResults = {
+  machine: machine(),
+  setup: { ssm: '', dynamodb: '', redis: '', aws: '' },
+  missing: {},
+  calls: {},
+};
+const aws = findOrInstallAwsCli(log);
+results.setup.aws = aws.ok ? `${aws.version} (${aws.path})` : `missing: ${aws.why}`;
+if (!aws.ok)
+  log(`WARNING: no aws CLI — the hand-written race and the get-parameter comparison are left out: ${aws.why}`);
+
+log('starting servers: moto (SSM), dynalite (DynamoDB), redis-server');
+const services: Service[] = [];
+const [ssm, dynamo, redis] = await Promise.all([provideSsm(), provideDynalite(), provideRedis()]).catch((e) => {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(1);
+});
+services.push(ssm, dynamo, redis);
+const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout?.match(/v=(\S+)/)?.[1];
+const motoVersion = (() => {
+  const bin = join(ROOT, '.venv-moto/bin/pip');
+  const r = existsSync(bin) ? spawnSync(bin, ['show', 'moto'], { encoding: 'utf8' }) : undefined;
+  return r?.stdout.match(/^Version: (.+)$/m)?.[1];
+})();
+results.setup.ssm = `${ssm.source === 'local' ? `moto_server${motoVersion ? ` ${motoVersion}` : ''}` : ssm.source} at ${ssm.url}`;
+results.setup.dynamodb = `${dynamo.source === 'local' ? 'dynalite' : dynamo.source} at ${dynamo.url}`;
+results.setup.redis = `${redis.source === 'local' ? `redis-server${redisVersion ? ` ${redisVersion}` : ''}` : redis.source} at ${redis.url}`;
+
+/** Run a bench script of this folder as a child, against our servers; returns its JSON output. */
+function child(script: string, scriptArgs: string[], out: string): unknown {
+  const r = spawnSync(process.execPath, [join(HERE, script), ...scriptArgs], {
+    encoding: 'utf8',
+    env: { ...process.env, RUNONCE_TEST_SSM_ENDPOINT: ssm.url, RUNONCE_TEST_REDIS_URL: redis.url },
+  });
+  const path = join(HERE, '.out', out);
+  // ssm-calls exits 1 when a goal is missed, and still writes its table
+  if (r.status !== 0 && r.status !== 1)
+    throw new Error(`${script} exited ${r.status ?? r.signal}: ${r.stderr.slice(-600)}`);
+  if (r.status === 1)
+    log(
+      `${script}: ${
+        r.stdout
+          .trim()
+          .split('\n')
+          .filter((l) => /MISSED/.test(l))
+          .join('; ') || r.stderr.slice(-300)
+      }`,
+    );
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+async function part(name: string, fn: () => Promise<void> | void): Promise<void> {
+  const started = performance.now();
+  log(`${name} …`);
+  try {
+    await fn();
+    log(`${name}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } catch (e) {
+    results.missing[name] = (e as Error).message.split('\n')[0] ?? String(e);
+    log(`${name} FAILED: ${(e as Error).stack ?? e}`);
+  }
+}
+
+try {
+  await part('calls per operation', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runonce-calls-'));
+    const table = `bench-${Date.now().toString(36)}`;
+    const dynamoBackend = new DynamoDbBackend({ ...awsTestClientConfig(dynamo.url), table });
+    const makers: [string, () => Promise<Backend>][] = [
+      ['memory', async () => new MemoryBackend()],
+      ['file', async () => new FileBackend({ dir })],
+      ['ssm', async () => new SsmBackend({ ...awsTestClientConfig(ssm.url), prefix: '/runonce-bench' })],
+      [
+        'dynamodb',
+        async () => {
+          await dynamoBackend.createTable();
+          return dynamoBackend;
+        },
+      ],
+      ['redis', async () => new RedisBackend({ url: redis.url, keyPrefix: `bench-${process.pid}` })],
+    ];
+    try {
+      for (const [name, make] of makers) {
+        let backend: Backend | undefined;
+        try {
+          backend = await make();
+          results.calls[name] = await measureCalls(backend);
+        } catch (e) {
+          results.missing[`calls:${name}`] = (e as Error).message.split('\n')[0] ?? String(e);
+          log(`calls on ${name} FAILED: ${(e as Error).stack}`);
+        } finally {
+          await backend?.close();
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  await part('SSM API requests per operation', () => {
+    results.ssmSdk = child('ssm-calls.ts', [], 'ssm-calls.json') as BenchResults['ssmSdk'];
+  });
+
+  await part('skip path', () => {
+    results.skip = skipCost({ ssmUrl: ssm.url, aws: aws.ok ? aws.path : undefined, cli: CLI, runs: num('skip-runs') });
+    if (!aws.ok) results.missing['skip path vs aws ssm get-parameter'] = aws.why;
+  });
+
+  if (aws.ok) {
+    await part('hand-written race', async () => {
+      results.race = await race(
+        {
+          ssmUrl: ssm.url,
+          aws: aws.path,
+          cli: CLI,
+          instances: num('instances'),
+          rounds: num('rounds'),
+          taskSeconds: num('task-seconds'),
+        },
+        log,
+      );
+    });
+  } else {
+    results.missing['hand-written race'] = aws.why;
+  }
+
+  await part('waiters', async () => {
+    results.waiters = await waiters({ cli: CLI, waiters: num('waiters'), holdMs: num('hold') }, log);
+  });
+
+  await part('Redis lock throughput', () => {
+    results.lock = child(
+      'redis-lock.ts',
+      ['--seconds', String(num('lock-seconds')), '--contenders', '50'],
+      'redis-lock.json',
+    ) as BenchResults['lock'];
+  });
+} finally {
+  await Promise.all(services.map((s) => s.stop().catch(() => {})));
+}
+
+results.durationMs = performance.now() - t0;
+console.log(`\n${terminalReport(results)}`);
+if (!args['no-write']) {
+  writeFileSync(join(HERE, 'results.md'), markdownReport(results));
+  writeFileSync(join(HERE, 'results.svg'), svgReport(results));
+  log('wrote bench/results.md and bench/results.svg');
+}
+process.exitCode = Object.keys(results.missing).length ? 1 : 0;
