@@ -6,6 +6,6 @@ export default defineConfig({
     reporters: process.env.RUNONCE_VITEST_JSON
       ? ['default', ['json', { outputFile: process.env.RUNONCE_VITEST_JSON }]]
       : ['default'],
-    projects: ['packages/*'],
+    projects: ['packages/*', 'bench'],
   },
 });
