@@ -13,9 +13,11 @@
 # the new code on the old schema.
 set -euo pipefail
 . "$(dirname "$0")/runonce-env.sh"
-cd /srv/shop
+APP_DIR="${APP_DIR:-/srv/shop}"
+LOG_DIR="${LOG_DIR:-/var/log}"
+cd "$APP_DIR"
 
 exec runonce exec django-migrate \
   --wait-timeout 25m \
-  --log-file /var/log/migrate.log \
-  -- /srv/shop/venv/bin/python manage.py migrate --noinput
+  --log-file "$LOG_DIR/migrate.log" \
+  -- "$APP_DIR/venv/bin/python" manage.py migrate --noinput

@@ -17,9 +17,11 @@
 # the next instance takes over at once.
 set -euo pipefail
 . "$(dirname "$0")/runonce-env.sh"
+ODOO_PYTHON="${ODOO_PYTHON:-/opt/odoo/venv/bin/python}"
+LOG_DIR="${LOG_DIR:-/var/log}"
 
 exec runonce exec odoo-upgrade \
   --wait-timeout 55m \
-  --log-file /var/log/odoo-upgrade.log \
-  -- sudo -u odoo /opt/odoo/venv/bin/python /opt/odoo/odoo-bin \
+  --log-file "$LOG_DIR/odoo-upgrade.log" \
+  -- sudo -u odoo "$ODOO_PYTHON" /opt/odoo/odoo-bin \
   -c /etc/odoo/odoo.conf -d shop -u all --stop-after-init

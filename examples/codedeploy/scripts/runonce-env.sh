@@ -1,14 +1,17 @@
 # Sourced by the hook scripts: the settings every instance shares.
 # (Or put them in /srv/shop/runonce.config.yaml: flags > environment > config file.)
-export RUNONCE_BACKEND=ssm              # needs @runonce/backend-ssm installed beside @runonce/cli
-export RUNONCE_NAMESPACE=shop-prod      # one per app and environment
-export RUNONCE_SSM_PREFIX=/runonce
+# Values already in the environment win (examples/odoo-upgrade runs these hooks on the file backend).
+export RUNONCE_BACKEND="${RUNONCE_BACKEND:-ssm}"        # ssm needs @runonce/backend-ssm installed beside @runonce/cli
+export RUNONCE_NAMESPACE="${RUNONCE_NAMESPACE:-shop-prod}"  # one per app and environment
+export RUNONCE_SSM_PREFIX="${RUNONCE_SSM_PREFIX:-/runonce}"
 export AWS_REGION="${AWS_REGION:-eu-west-1}"
 
 # Name the owner after the instance, so `runonce status` and the waiting
 # instances' lines say which instance runs the task (IMDSv2).
-token=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' || true)
-if [ -n "$token" ]; then
+if [ -z "${RUNONCE_OWNER:-}" ]; then
+  token=$(curl -sf --connect-timeout 2 -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' || true)
+fi
+if [ -n "${token:-}" ]; then
   RUNONCE_OWNER=$(curl -sf -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id || true)
   export RUNONCE_OWNER
 fi
