@@ -3,8 +3,10 @@
  * run and prints one table of ratios; writes bench/results.md and
  * bench/results.svg.
  *
- *   node bench/run.ts [--rounds 5] [--instances 12] [--skip-runs 15]
- *                     [--waiters 50] [--hold 12000] [--lock-seconds 2] [--no-build] [--no-write]
+ *   node bench/run.ts [--rounds 5] [--task-seconds 1] [--instances 12]
+ *                     [--spread-rounds 3] [--spread 3000] [--spread-task-seconds 3]
+ *                     [--skip-runs 15] [--waiters 50] [--hold 12000] [--lock-seconds 2]
+ *                     [--no-build] [--no-write]
  *
  * Parts (each says in its own file how it measures):
  *   parts/race.ts        hand-written SSM flag vs runonce exec, N instances racing
@@ -46,13 +48,15 @@ const CLI = join(ROOT, 'packages/cli/bin/runonce.js');
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '5' },
+    'spread-rounds': { type: 'string', default: '3' },
+    spread: { type: 'string', default: '3000' },
+    'spread-task-seconds': { type: 'string', default: '3' },
     instances: { type: 'string', default: '12' },
     'task-seconds': { type: 'string', default: '1' },
     'skip-runs': { type: 'string', default: '15' },
     waiters: { type: 'string', default: '50' },
     hold: { type: 'string', default: '12000' },
     'lock-seconds': { type: 'string', default: '2' },
-    build: { type: 'boolean', default: true },
     'no-build': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
   },
@@ -77,7 +81,7 @@ const BUILT = [
 ];
 if (!args['no-build']) {
   log('pnpm build (turbo: only what changed)');
-  const b = spawnSync('pnpm', ['-s', 'build'], { cwd: ROOT, encoding: 'utf8' });
+  const b = spawnSync('pnpm', ['build'], { cwd: ROOT, encoding: 'utf8' });
   if (b.status !== 0) {
     const missing = BUILT.filter((p) => !existsSync(join(ROOT, p)));
     if (missing.length) {
@@ -95,6 +99,7 @@ const results: BenchResults = {
   setup: { ssm: '', dynamodb: '', redis: '', aws: '' },
   missing: {},
   calls: {},
+  races: [],
 };
 const aws = findOrInstallAwsCli(log);
 results.setup.aws = aws.ok ? `${aws.version} (${aws.path})` : `missing: ${aws.why}`;
@@ -199,17 +204,27 @@ try {
   });
 
   if (aws.ok) {
-    await part('hand-written race', async () => {
-      results.race = await race(
-        {
-          ssmUrl: ssm.url,
-          aws: aws.path,
-          cli: CLI,
-          instances: num('instances'),
-          rounds: num('rounds'),
-          taskSeconds: num('task-seconds'),
-        },
-        log,
+    const raceOptions = {
+      ssmUrl: ssm.url,
+      aws: aws.path,
+      cli: CLI,
+      instances: num('instances'),
+      taskSeconds: num('task-seconds'),
+    };
+    await part('hand-written race, started together', async () => {
+      results.races.push(await race({ ...raceOptions, rounds: num('rounds'), spreadMs: 0 }, log));
+    });
+    await part('hand-written race, starts spread', async () => {
+      results.races.push(
+        await race(
+          {
+            ...raceOptions,
+            rounds: num('spread-rounds'),
+            spreadMs: num('spread'),
+            taskSeconds: num('spread-task-seconds'),
+          },
+          log,
+        ),
       );
     });
   } else {

@@ -3,7 +3,7 @@
  * bench/results.svg (hand-written SVG, no plotting dependency).
  */
 import { DOCUMENTED, formatCounts, OPERATIONS, type Operation, sameCounts } from '../parts/calls.ts';
-import type { Round } from '../parts/race.ts';
+import type { RaceResult, Round } from '../parts/race.ts';
 import { SKIP_LABELS, type SkipVariant } from '../parts/skip-cost.ts';
 import type { BenchResults } from './results.ts';
 import { median, quantile } from './stats.ts';
@@ -23,6 +23,12 @@ const ms = (x: number) => `${x.toFixed(0)} ms`;
 const perS = (x: number) => `${x.toFixed(0)}/s`;
 const ratio = (a: number, b: number) => (b === 0 ? '—' : `${(a / b).toFixed(2)}`);
 
+function raceTitle(race: RaceResult): string {
+  return race.spreadMs === 0
+    ? `${race.instances} instances started together on SSM`
+    : `${race.instances} instances started over ${s(race.spreadMs)} on SSM`;
+}
+
 /** Nominal waiter poll pauses (engine.ts): 250 ms ×1.5 to a 5 s cap, each jittered ±25 %. */
 export function pollPauseInProgress(waitedMs: number): number {
   let pause = 250;
@@ -36,9 +42,9 @@ export function pollPauseInProgress(waitedMs: number): number {
 
 export function ratioRows(r: BenchResults): Row[] {
   const rows: Row[] = [];
-  if (r.race) {
-    const { handwritten: h, runonce: u, instances } = r.race;
-    const section = `${instances} instances racing on SSM, median of ${u.length} rounds`;
+  for (const race of r.races) {
+    const { handwritten: h, runonce: u } = race;
+    const section = `${raceTitle(race)}, median of ${u.length} rounds`;
     const med = (rs: Round[], f: (x: Round) => number) => median(rs.map(f));
     const runs = [med(u, (x) => x.runs), med(h, (x) => x.runs)] as const;
     rows.push({
@@ -61,7 +67,7 @@ export function ratioRows(r: BenchResults): Row[] {
     const wall = [med(u, (x) => x.wallMs), med(h, (x) => x.wallMs)] as const;
     rows.push({
       section,
-      measure: `fleet wall time (task takes ${r.race.taskSeconds} s)`,
+      measure: `fleet wall time (task takes ${race.taskSeconds} s)`,
       runonce: s(wall[0]),
       baseline: s(wall[1]),
       ratio: ratio(wall[0], wall[1]),
@@ -272,37 +278,42 @@ export function markdownReport(r: BenchResults): string {
       ]),
     ),
   );
-  if (r.race) {
-    const { handwritten, runonce, instances, taskSeconds } = r.race;
+  if (r.races.length) {
+    const { instances, taskSeconds } = r.races[0] as RaceResult;
     parts.push(`## ${instances} instances racing on SSM`);
     parts.push(
       [
         `Per round, the "pipeline" resets the task (\`aws ssm put-parameter --value 0\` for the hook,`,
         '`runonce reset` for runonce; not timed), then the bench starts',
         `${instances} copies of [handwritten/hook.sh](handwritten/hook.sh) (get-parameter; if 0, put-parameter 1`,
-        `and run) or ${instances} \`runonce exec --backend ssm\` at once against the same moto server. Both run`,
+        `and run) or ${instances} \`runonce exec --backend ssm\` against the same moto server. Both run`,
         `[handwritten/task.sh](handwritten/task.sh) (${taskSeconds} s, then one line in a marker file). "Went on`,
         'early": exited 0 before the task had finished anywhere, i.e. an instance that would start the app on',
-        'the old schema. Rounds alternate which side goes first.',
+        'the old schema. Rounds alternate which side goes first. Started together, every hook reads 0 before',
+        'any writes 1 (the check-then-set race); started one after another over a few seconds, as a fleet',
+        'reaches the hook, the later hooks read 1 and go on at once (the skip-before-done defect).',
       ].join('\n'),
     );
-    parts.push(
-      mdTable(
-        ['round', 'hand-written: ran', 'went on early', 'wall', 'runonce: ran', 'went on early', 'wall'],
-        handwritten.map((h, i) => {
-          const u = runonce[i] as Round;
-          return [
-            String(i + 1),
-            String(h.runs),
-            String(h.early),
-            s(h.wallMs),
-            String(u.runs),
-            String(u.early),
-            s(u.wallMs),
-          ];
-        }),
-      ),
-    );
+    for (const race of r.races) {
+      parts.push(`${raceTitle(race)}:`);
+      parts.push(
+        mdTable(
+          ['round', 'hand-written: ran', 'went on early', 'wall', 'runonce: ran', 'went on early', 'wall'],
+          race.handwritten.map((h, i) => {
+            const u = race.runonce[i] as Round;
+            return [
+              String(i + 1),
+              String(h.runs),
+              String(h.early),
+              s(h.wallMs),
+              String(u.runs),
+              String(u.early),
+              s(u.wallMs),
+            ];
+          }),
+        ),
+      );
+    }
   }
   if (r.skip) {
     parts.push('## Skip path');
@@ -408,7 +419,7 @@ interface Bar {
   ours?: boolean;
 }
 
-const W = 760;
+const W = 800;
 const LABEL_W = 250;
 const BAR_W = 390;
 const ROW_H = 22;
@@ -452,32 +463,41 @@ function stripPanel(
       `<rect x="${(LABEL_W + i * step).toFixed(1)}" y="${(base - bh).toFixed(1)}" width="${Math.max(1, step - 1).toFixed(1)}" height="${bh.toFixed(1)}" fill="${OURS}"/>`,
     );
   });
-  for (const l of lines) {
-    const ly = base - (l.at / top) * h;
+  // labels at least 13 px apart, so close lines stay readable
+  const placed = lines.map((l) => ({ ...l, y: base - (l.at / top) * h })).sort((a, b) => a.y - b.y);
+  let last = -Infinity;
+  for (const l of placed) {
+    const ly = l.y;
+    const ty = Math.max(ly + 4, last + 13);
+    last = ty;
     out.push(
       `<line x1="${LABEL_W}" x2="${LABEL_W + BAR_W}" y1="${ly.toFixed(1)}" y2="${ly.toFixed(1)}" stroke="#c0392b" stroke-dasharray="4 3"/>`,
-      `<text x="${LABEL_W + BAR_W + 6}" y="${(ly + 4).toFixed(1)}" class="v">${xmlEscape(l.label)}</text>`,
+      `<text x="${LABEL_W + BAR_W + 6}" y="${ty.toFixed(1)}" class="v">${xmlEscape(l.label)}</text>`,
     );
   }
-  return { svg: out.join('\n'), height: 26 + h + 18 };
+  return { svg: out.join('\n'), height: 26 + h + 30 };
 }
 
 export function svgReport(r: BenchResults): string {
   const panels: ((y: number) => { svg: string; height: number })[] = [];
-  if (r.race) {
-    const { handwritten: h, runonce: u, instances } = r.race;
-    const runsH = median(h.map((x) => x.runs));
-    const runsU = median(u.map((x) => x.runs));
+  for (const race of r.races) {
+    const { handwritten: h, runonce: u } = race;
+    const med = (rs: Round[], f: (x: Round) => number) => median(rs.map(f));
+    const bars: Bar[] = [];
+    for (const [label, rs, ours] of [
+      ['hand-written hook.sh', h, false],
+      ['runonce exec', u, true],
+    ] as const) {
+      const runs = med(rs, (x) => x.runs);
+      const early = med(rs, (x) => x.early);
+      bars.push({ label: `${label}: ran`, value: runs, text: `${runs}×`, ours });
+      bars.push({ label: `${label}: went on early`, value: early, text: String(early), ours });
+    }
+    panels.push((y) => barPanel(y, `${raceTitle(race)}: task runs (goal 1); went on before it finished`, bars));
+    const wallH = med(h, (x) => x.wallMs);
+    const wallU = med(u, (x) => x.wallMs);
     panels.push((y) =>
-      barPanel(y, `${instances} instances racing on SSM: times the task ran (median of ${u.length} rounds; goal 1)`, [
-        { label: 'hand-written hook.sh', value: runsH, text: String(runsH) },
-        { label: 'runonce exec', value: runsU, text: String(runsU), ours: true },
-      ]),
-    );
-    const wallH = median(h.map((x) => x.wallMs));
-    const wallU = median(u.map((x) => x.wallMs));
-    panels.push((y) =>
-      barPanel(y, `… and the fleet's wall time, first start to last exit (task takes ${r.race?.taskSeconds} s)`, [
+      barPanel(y, `… fleet wall time, first start to last exit (task takes ${race.taskSeconds} s; medians)`, [
         { label: 'hand-written hook.sh', value: wallH, text: s(wallH) },
         { label: 'runonce exec', value: wallU, text: s(wallU), ours: true },
       ]),
@@ -514,7 +534,11 @@ export function svgReport(r: BenchResults): string {
     const lat = w.latenciesMs;
     panels.push((y) =>
       stripPanel(y, `${w.waiters} waiters: from the winner's done write to each waiter's exit (ms)`, lat, [
-        { at: pollPauseInProgress(w.waitedMs) * 1.25, label: 'longest poll pause' },
+        {
+          at: pollPauseInProgress(w.waitedMs) * 1.25,
+          label: `longest poll pause ${ms(pollPauseInProgress(w.waitedMs) * 1.25)}`,
+        },
+        { at: Math.max(...lat), label: `last ${ms(Math.max(...lat))}` },
         { at: quantile(lat, 0.5), label: `p50 ${ms(quantile(lat, 0.5))}` },
       ]),
     );
@@ -529,8 +553,9 @@ export function svgReport(r: BenchResults): string {
   const m = r.machine;
   const header = `runonce bench, ${m.date}: ${m.cpus} × ${m.cpuModel}, Node ${m.node} (blue: runonce)`;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y + 10}" viewBox="0 0 ${W} ${y + 10}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y + 10}" viewBox="0 0 ${W} ${y + 10}" role="img" font-family="system-ui, -apple-system, Segoe UI, sans-serif">`,
     '<style>.t{font-size:13px;font-weight:600;fill:#222}.l{font-size:12px;fill:#333}.v{font-size:12px;fill:#111}.h{font-size:12px;fill:#666}</style>',
+    `<title>${xmlEscape(`runonce against the hand-written SSM flag, node -e 0, aws ssm get-parameter and two Redis lock libraries (${m.date})`)}</title>`,
     `<rect width="${W}" height="${y + 10}" fill="#fff"/>`,
     `<text x="10" y="22" class="h">${xmlEscape(header)}</text>`,
     ...bodies,

@@ -24,7 +24,8 @@ export interface BenchResults {
   /** Where each server came from (local binary, env, container) and the tools' versions. */
   setup: { ssm: string; dynamodb: string; redis: string; aws: string };
   durationMs?: number;
-  race?: RaceResult;
+  /** Instances started together, then spread over a few seconds. */
+  races: RaceResult[];
   /** Why a part is missing (the aws CLI could not be found or installed, a child failed). */
   missing: Record<string, string>;
   skip?: SkipResult;

@@ -5,12 +5,18 @@
  * "pipeline" resets: put-parameter 0 for the hook, `runonce reset` for runonce
  * (neither is timed). Both run handwritten/task.sh, which appends a line per
  * run to a marker file. Rounds alternate which side goes first.
+ *
+ * `spreadMs` 0 starts every instance at once (the check-then-set race);
+ * otherwise instance i starts at i × spreadMs / (N − 1), as a fleet whose
+ * instances reach the hook over a few seconds (the instances that read 1 go
+ * on at once, before the task has finished).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Finished, run, start } from '../lib/proc.ts';
+import { type Finished, run, type Started, start } from '../lib/proc.ts';
+import { sleep } from '../lib/stats.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const HOOK = join(HERE, '../handwritten/hook.sh');
@@ -23,6 +29,7 @@ export interface RaceOptions {
   instances: number;
   rounds: number;
   taskSeconds: number;
+  spreadMs: number;
 }
 
 export interface Round {
@@ -39,6 +46,7 @@ export interface Round {
 export interface RaceResult {
   instances: number;
   taskSeconds: number;
+  spreadMs: number;
   handwritten: Round[];
   runonce: Round[];
 }
@@ -49,9 +57,16 @@ async function fleet(
   args: string[],
   env: NodeJS.ProcessEnv,
   marker: string,
+  spreadMs: number,
 ): Promise<Round> {
   writeFileSync(marker, '');
-  const procs = Array.from({ length: n }, () => start(command, args, env));
+  const procs: Started[] = [];
+  for (let i = 0; i < n; i++) {
+    const due =
+      i === 0 || spreadMs === 0 ? 0 : (i * spreadMs) / (n - 1) - (performance.now() - (procs[0]?.startedAt ?? 0));
+    if (due > 0) await sleep(due);
+    procs.push(start(command, args, env));
+  }
   const exits: (Finished & { wall: number })[] = await Promise.all(
     procs.map((p) => p.done.then((f) => ({ ...f, wall: Date.now() }))),
   );
@@ -88,7 +103,13 @@ export async function race(o: RaceOptions, log: (line: string) => void): Promise
     RUNONCE_NAMESPACE: namespace,
     NO_COLOR: '1',
   };
-  const result: RaceResult = { instances: o.instances, taskSeconds: o.taskSeconds, handwritten: [], runonce: [] };
+  const result: RaceResult = {
+    instances: o.instances,
+    taskSeconds: o.taskSeconds,
+    spreadMs: o.spreadMs,
+    handwritten: [],
+    runonce: [],
+  };
   const theirs = async () => {
     // the pipeline's reset step
     run(
@@ -108,7 +129,7 @@ export async function race(o: RaceOptions, log: (line: string) => void): Promise
       ],
       env,
     );
-    const r = await fleet(o.instances, 'bash', [HOOK], env, marker);
+    const r = await fleet(o.instances, 'bash', [HOOK], env, marker, o.spreadMs);
     result.handwritten.push(r);
     return r;
   };
@@ -120,6 +141,7 @@ export async function race(o: RaceOptions, log: (line: string) => void): Promise
       [o.cli, 'exec', 'db-migration', '--', 'bash', TASK],
       env,
       marker,
+      o.spreadMs,
     );
     result.runonce.push(r);
     return r;
