@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cleanEnv, repoRoot } from './paths.ts';
+
+function example(name: string): Promise<{ code: number | null; output: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    // the file backend in a temp dir: every RUNONCE_* setting is left out
+    const child = spawn(process.execPath, [join(repoRoot, 'scripts/example.mjs'), name], {
+      cwd: repoRoot,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output, ms: Date.now() - started }));
+  });
+}
+
+// Each example checks its own outcome and prints "ok: …" only when the task ran exactly as it should.
+const cases: [string, RegExp][] = [
+  ['odoo-upgrade', /^ok: odoo-upgrade ran once across 4 instances/m],
+  ['django-migrate', /^ok: django-migrate ran once per deployment/m],
+  ['node-seed', /^ok: seed ran once/m],
+  ['cron-lock', /^ok: cron runs never overlapped/m],
+];
+
+it('every runnable example under examples/ is exercised here', () => {
+  const examples = join(repoRoot, 'examples');
+  const runnable = readdirSync(examples).filter(
+    (n) => existsSync(join(examples, n, 'run.sh')) || existsSync(join(examples, n, 'index.mjs')),
+  );
+  expect(runnable.sort()).toEqual(cases.map(([n]) => n).sort());
+});
+
+describe('every example runs as it is', () => {
+  it.each(cases)('%s', async (name, evidence) => {
+    const { code, output, ms } = await example(name);
+    expect(code, output).toBe(0);
+    expect(output).toMatch(evidence);
+    expect(output).not.toMatch(/FAIL/);
+    console.log(`example ${name}: ${ms} ms`);
+  });
+});
