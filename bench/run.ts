@@ -7,6 +7,7 @@
  *                     [--spread-rounds 3] [--spread 3000] [--spread-task-seconds 3]
  *                     [--skip-runs 15] [--waiters 50] [--hold 12000] [--lock-seconds 2]
  *                     [--no-build] [--no-write]
+ *   node bench/run.ts --render bench/.out/results.json   (re-render a run's report only)
  *
  * Parts (each says in its own file how it measures):
  *   parts/race.ts        hand-written SSM flag vs runonce exec, N instances racing
@@ -22,7 +23,7 @@
  * the parts that need it are reported missing and the rest still runs.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,8 +60,18 @@ const { values: args } = parseArgs({
     'lock-seconds': { type: 'string', default: '2' },
     'no-build': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    /** Only render results.md and results.svg again from a run's bench/.out/results.json. */
+    render: { type: 'string' },
   },
 });
+
+if (args.render) {
+  const saved = JSON.parse(readFileSync(args.render, 'utf8')) as BenchResults;
+  console.log(terminalReport(saved));
+  writeFileSync(join(HERE, 'results.md'), markdownReport(saved));
+  writeFileSync(join(HERE, 'results.svg'), svgReport(saved));
+  process.exit(0);
+}
 const num = (name: keyof typeof args) => {
   const n = Number(args[name]);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${args[name]}`);
@@ -247,6 +258,8 @@ try {
 }
 
 results.durationMs = performance.now() - t0;
+mkdirSync(join(HERE, '.out'), { recursive: true });
+writeFileSync(join(HERE, '.out/results.json'), `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\n${terminalReport(results)}`);
 if (!args['no-write']) {
   writeFileSync(join(HERE, 'results.md'), markdownReport(results));

@@ -227,11 +227,13 @@ export function terminalReport(r: BenchResults): string {
   return out.join('\n');
 }
 
-function mdTable(header: string[], rows: string[][]): string {
+/** `align`: one letter per column, `l` or `r`; default: the first left, the others right (numbers). */
+function mdTable(header: string[], rows: string[][], align?: string): string {
   const esc = (c: string) => c.replaceAll('|', '\\|');
+  const right = (i: number) => (align ? align[i] === 'r' : i > 0);
   return [
     `| ${header.map(esc).join(' | ')} |`,
-    `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
+    `| ${header.map((_, i) => (right(i) ? '---:' : '---')).join(' | ')} |`,
     ...rows.map((row) => `| ${row.map(esc).join(' | ')} |`),
   ].join('\n');
 }
@@ -262,22 +264,26 @@ export function markdownReport(r: BenchResults): string {
         ['AWS CLI (hand-written hook)', r.setup.aws],
         ...(r.durationMs ? [['whole run', `${(r.durationMs / 1000).toFixed(0)} s`]] : []),
       ],
+      'll',
     ),
   );
   parts.push('![runonce against the baselines](results.svg)');
   parts.push('## Ratios');
-  const rows = ratioRows(r);
-  parts.push(
-    mdTable(
-      ['measure', 'runonce', 'baseline', 'runonce ÷ baseline'],
-      rows.map((row) => [
-        `${row.section}: ${row.measure}`,
-        row.runonce,
-        row.baseline,
-        `${row.ratio}${row.better ? ` (${row.better} is better)` : ''}`,
-      ]),
-    ),
-  );
+  const table: string[][] = [];
+  let section = '';
+  for (const row of ratioRows(r)) {
+    if (row.section !== section) {
+      section = row.section;
+      table.push([`**${section}**`, '', '', '']);
+    }
+    table.push([
+      row.measure,
+      row.runonce,
+      row.baseline,
+      `${row.ratio}${row.better ? ` (${row.better} is better)` : ''}`,
+    ]);
+  }
+  parts.push(mdTable(['measure', 'runonce', 'baseline', 'runonce ÷ baseline'], table));
   if (r.races.length) {
     const { instances, taskSeconds } = r.races[0] as RaceResult;
     parts.push(`## ${instances} instances racing on SSM`);
@@ -350,6 +356,7 @@ export function markdownReport(r: BenchResults): string {
     mdTable(
       ['operation', ...present, 'as documented'],
       OPERATIONS.map((op) => [op.label, ...present.map((b) => callsCell(r, b, op.id)), callsMatch(r, op.id)]),
+      'l'.repeat(present.length + 2),
     ),
   );
   if (r.ssmSdk) {
@@ -358,18 +365,20 @@ export function markdownReport(r: BenchResults): string {
       mdTable(
         ['scenario', 'requests', 'detail'],
         r.ssmSdk.map((x) => [x.scenario, String(x.calls), x.detail]),
+        'lrl',
       ),
     );
   }
   if (r.lock) {
     parts.push('## Redis lock throughput');
     parts.push(
-      `bench/redis-lock.ts: each library on its own ioredis connection to the same redis-server; "sequential" is one caller locking and unlocking in a loop, "contended" ${r.lock.contenders} callers looping on one lock name, ${r.lock.seconds} s each. A critical section that finds a second holder fails the run.`,
+      `bench/redis-lock.ts: each library on its own ioredis connection to the same redis-server; "sequential" is one caller locking and unlocking in a loop, "contended" ${r.lock.contenders} callers looping on one lock name, ${r.lock.seconds} s each. A critical section that finds a second holder fails the run. runonce's lock is built for fencing tokens and lease-loss detection (a create, a read and a release write per cycle, and waiters that back off to 5 s), not for throughput: docs/backends/redis.md compares the round trips with a \`SET NX PX\` lock.`,
     );
     parts.push(
       mdTable(
         ['lock', 'sequential', `${r.lock.contenders} contenders`, 'settings'],
         r.lock.results.map((x) => [x.name, perS(x.sequential), perS(x.contended), x.settings]),
+        'lrrl',
       ),
     );
   }
@@ -536,7 +545,7 @@ export function svgReport(r: BenchResults): string {
       stripPanel(y, `${w.waiters} waiters: from the winner's done write to each waiter's exit (ms)`, lat, [
         {
           at: pollPauseInProgress(w.waitedMs) * 1.25,
-          label: `longest poll pause ${ms(pollPauseInProgress(w.waitedMs) * 1.25)}`,
+          label: `max pause ${ms(pollPauseInProgress(w.waitedMs) * 1.25)}`,
         },
         { at: Math.max(...lat), label: `last ${ms(Math.max(...lat))}` },
         { at: quantile(lat, 0.5), label: `p50 ${ms(quantile(lat, 0.5))}` },
