@@ -1,16 +1,16 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { cleanEnv, repoRoot } from './paths.ts';
 
-function example(name: string): Promise<{ code: number | null; output: string; ms: number }> {
+function example(name: string, store: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    // the file backend in a temp dir: every RUNONCE_* setting is left out
+    // every RUNONCE_* setting of this shell is left out: the file backend in a temp dir, or the store given
     const child = spawn(process.execPath, [join(repoRoot, 'scripts/example.mjs'), name], {
       cwd: repoRoot,
-      env: cleanEnv(),
+      env: { ...cleanEnv(), ...store },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -41,12 +41,17 @@ it('every runnable example under examples/ is exercised here', () => {
   expect(runnable.sort()).toEqual(cases.map(([n]) => n).sort());
 });
 
-describe('every example runs as it is', () => {
+const stores: [string, () => NodeJS.ProcessEnv][] = [
+  ['file', () => ({})],
+  ['redis', () => ({ RUNONCE_BACKEND: 'redis', RUNONCE_REDIS_URL: inject('redisUrl') })],
+];
+
+describe.each(stores)('every example runs as it is, on %s', (store, env) => {
   it.each(cases)('%s', async (name, evidence) => {
-    const { code, output, ms } = await example(name);
+    const { code, output, ms } = await example(name, env());
     expect(code, output).toBe(0);
     expect(output).toMatch(evidence);
     expect(output).not.toMatch(/FAIL/);
-    console.log(`example ${name}: ${ms} ms`);
+    console.log(`example ${name} on ${store}: ${ms} ms`);
   });
 });
