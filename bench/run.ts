@@ -46,6 +46,14 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
 const CLI = join(ROOT, 'packages/cli/bin/runonce.js');
 
+/** results.md (then formatted as `biome check` wants it, so lint stays clean) and results.svg. */
+function writeReport(r: BenchResults): void {
+  writeFileSync(join(HERE, 'results.md'), markdownReport(r));
+  writeFileSync(join(HERE, 'results.svg'), svgReport(r));
+  const biome = join(ROOT, 'node_modules/.bin/biome');
+  if (existsSync(biome)) spawnSync(biome, ['format', '--write', join(HERE, 'results.md')], { cwd: ROOT });
+}
+
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '5' },
@@ -68,8 +76,7 @@ const { values: args } = parseArgs({
 if (args.render) {
   const saved = JSON.parse(readFileSync(args.render, 'utf8')) as BenchResults;
   console.log(terminalReport(saved));
-  writeFileSync(join(HERE, 'results.md'), markdownReport(saved));
-  writeFileSync(join(HERE, 'results.svg'), svgReport(saved));
+  writeReport(saved);
   process.exit(0);
 }
 const num = (name: keyof typeof args) => {
@@ -130,9 +137,11 @@ const motoVersion = (() => {
   const r = existsSync(bin) ? spawnSync(bin, ['show', 'moto'], { encoding: 'utf8' }) : undefined;
   return r?.stdout.match(/^Version: (.+)$/m)?.[1];
 })();
-results.setup.ssm = `${ssm.source === 'local' ? `moto_server${motoVersion ? ` ${motoVersion}` : ''}` : ssm.source} at ${ssm.url}`;
-results.setup.dynamodb = `${dynamo.source === 'local' ? 'dynalite' : dynamo.source} at ${dynamo.url}`;
-results.setup.redis = `${redis.source === 'local' ? `redis-server${redisVersion ? ` ${redisVersion}` : ''}` : redis.source} at ${redis.url}`;
+// where from, not the port: a local binary on a free port, or the endpoint given in the environment
+results.setup.ssm = ssm.source === 'local' ? `moto_server${motoVersion ? ` ${motoVersion}` : ''}, local` : ssm.source;
+results.setup.dynamodb = dynamo.source === 'local' ? 'dynalite, local' : dynamo.source;
+results.setup.redis =
+  redis.source === 'local' ? `redis-server${redisVersion ? ` ${redisVersion}` : ''}, local` : redis.source;
 
 /** Run a bench script of this folder as a child, against our servers; returns its JSON output. */
 function child(script: string, scriptArgs: string[], out: string): unknown {
@@ -262,8 +271,7 @@ mkdirSync(join(HERE, '.out'), { recursive: true });
 writeFileSync(join(HERE, '.out/results.json'), `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\n${terminalReport(results)}`);
 if (!args['no-write']) {
-  writeFileSync(join(HERE, 'results.md'), markdownReport(results));
-  writeFileSync(join(HERE, 'results.svg'), svgReport(results));
+  writeReport(results);
   log('wrote bench/results.md and bench/results.svg');
 }
 process.exitCode = Object.keys(results.missing).length ? 1 : 0;

@@ -436,7 +436,7 @@ const OURS = '#2f6fdf';
 const THEIRS = '#9aa3ad';
 
 function xmlEscape(t: string): string {
-  return t.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+  return t.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 }
 
 function barPanel(y: number, title: string, bars: Bar[]): { svg: string; height: number } {
@@ -561,10 +561,11 @@ export function svgReport(r: BenchResults): string {
   }
   const m = r.machine;
   const header = `runonce bench, ${m.date}: ${m.cpus} × ${m.cpuModel}, Node ${m.node} (blue: runonce)`;
+  const title = `runonce against the hand-written SSM flag, node -e 0, aws ssm get-parameter and two Redis lock libraries (${m.date})`;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y + 10}" viewBox="0 0 ${W} ${y + 10}" role="img" font-family="system-ui, -apple-system, Segoe UI, sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y + 10}" viewBox="0 0 ${W} ${y + 10}" role="img" aria-label="${xmlEscape(title)}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">`,
+    `<title>${xmlEscape(title)}</title>`,
     '<style>.t{font-size:13px;font-weight:600;fill:#222}.l{font-size:12px;fill:#333}.v{font-size:12px;fill:#111}.h{font-size:12px;fill:#666}</style>',
-    `<title>${xmlEscape(`runonce against the hand-written SSM flag, node -e 0, aws ssm get-parameter and two Redis lock libraries (${m.date})`)}</title>`,
     `<rect width="${W}" height="${y + 10}" fill="#fff"/>`,
     `<text x="10" y="22" class="h">${xmlEscape(header)}</text>`,
     ...bodies,
