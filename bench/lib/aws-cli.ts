@@ -1,14 +1,21 @@
 /**
- * The AWS CLI for the hand-written pattern. When `aws` is missing, install
- * Debian's `awscli` package (as root: apt-get update, then install). When that
- * is not possible either, say why; the parts that need it are then left out
- * and the rest of the bench still runs.
+ * The AWS CLI for the hand-written pattern, in this order: RUNONCE_BENCH_AWS
+ * (a path); Debian's `awscli` package (/usr/bin/aws), which is what the
+ * hand-written hooks run on the instances this replaces; any `aws` on PATH;
+ * else install Debian's package (as root: apt-get install, after
+ * apt-get update if needed). When none can be had, say why: the parts that
+ * need it are then left out and the rest of the bench still runs.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const DEBIAN_AWS = '/usr/bin/aws';
 
 export type AwsCli = { ok: true; path: string; version: string } | { ok: false; why: string };
 
 function which(): string | undefined {
+  if (process.env.RUNONCE_BENCH_AWS) return process.env.RUNONCE_BENCH_AWS;
+  if (existsSync(DEBIAN_AWS)) return DEBIAN_AWS;
   const r = spawnSync('sh', ['-c', 'command -v aws'], { encoding: 'utf8' });
   const path = r.stdout.trim();
   return r.status === 0 && path ? path : undefined;
