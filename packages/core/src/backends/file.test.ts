@@ -1,6 +1,7 @@
-import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, RunOnceError } from '../errors.js';
 import { FileBackend, mapFsError } from './file.js';
@@ -190,5 +191,70 @@ describe('FileBackend on disk', () => {
     const versions = await Promise.all(Array.from({ length: 10 }, (_, i) => backend.write(key, 1, { i })));
     expect([...versions].sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect((await backend.read(key))[0]?.version).toBe(11);
+  });
+
+  describe('slot locks (`<n>.lock`, held while a slot is written)', () => {
+    const key = ['ns', 'task', 'scope'];
+    const slots = () => join(root, 'state', 'ns', 'task', 'scope', '@slots');
+    const old = () => new Date(Date.now() - 60_000);
+
+    it('breaks a lock left by a writer that died holding it (older than 10 s) and leaves none behind', async () => {
+      await backend.create(key, 1, {});
+      await writeFile(join(slots(), '1.lock'), '');
+      await utimes(join(slots(), '1.lock'), old(), old());
+      const started = Date.now();
+      expect(await backend.write(key, 1, { owner: 'b' })).toBe(2);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(await readdir(slots())).toEqual(['1']);
+      expect(await backend.read(key)).toEqual([{ index: 1, value: { owner: 'b' }, version: 2 }]);
+    });
+
+    it('makes a write wait while a fresh lock is held, and go on once it is released', async () => {
+      await backend.create(key, 1, {});
+      await writeFile(join(slots(), '1.lock'), '');
+      let settled = false;
+      const write = backend.write(key, 1, { owner: 'b' }).finally(() => {
+        settled = true;
+      });
+      await sleep(300);
+      expect(settled).toBe(false);
+      expect((await backend.read(key))[0]?.version).toBe(1);
+      // a lock on another slot of the record does not block this one
+      expect(await backend.write(key, 2, { other: true })).toBe(1);
+      await unlink(join(slots(), '1.lock'));
+      expect(await write).toBe(2);
+      expect((await readdir(slots())).sort()).toEqual(['1', '2']);
+    });
+
+    it('breaks a held lock that goes stale while a write waits for it', async () => {
+      await backend.create(key, 1, {});
+      await writeFile(join(slots(), '1.lock'), '');
+      const write = backend.write(key, 1, { owner: 'b' });
+      await sleep(100);
+      await utimes(join(slots(), '1.lock'), old(), old()); // its holder died 10 s ago, as far as mtime says
+      expect(await write).toBe(2);
+      expect(await readdir(slots())).toEqual(['1']);
+    });
+
+    it('are not slots: read and list skip them, removeSlot sweeps stale ones, remove deletes them', async () => {
+      await backend.create(key, 2, { a: 1 });
+      await writeFile(join(slots(), '1.lock'), '');
+      await writeFile(join(slots(), '2.lock'), '');
+      expect(await backend.read(key)).toEqual([{ index: 2, value: { a: 1 }, version: 1 }]);
+      expect(await backend.list(['ns'])).toEqual([key]);
+      // a fresh lock may be a live writer's: it stays, and so does its directory, which holds no slot
+      await backend.removeSlot(key, 2);
+      expect((await readdir(slots())).sort()).toEqual(['1.lock', '2.lock']);
+      expect(await backend.read(key)).toEqual([]);
+      expect(await backend.list(['ns'])).toEqual([]);
+      for (const name of ['1.lock', '2.lock']) await utimes(join(slots(), name), old(), old());
+      await backend.removeSlot(key, 2);
+      expect(await readdir(join(root, 'state'))).toEqual([]);
+
+      await backend.create(key, 1, {});
+      await writeFile(join(slots(), '1.lock'), '');
+      await backend.remove(key);
+      expect(await readdir(join(root, 'state'))).toEqual([]);
+    });
   });
 });

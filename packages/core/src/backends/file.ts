@@ -1,4 +1,4 @@
-import type { Dirent } from 'node:fs';
+import type { BigIntStats, Dirent } from 'node:fs';
 import {
   type FileHandle,
   link,
@@ -47,6 +47,15 @@ const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
 /** A temp file this old belongs to a writer that died. */
 const STALE_TEMP_MS = 10 * 60_000;
+/** `<slots>/<n>.lock` is held while slot n is written; not a slot name, so read and list skip it. */
+const LOCK_SUFFIX = '.lock';
+/**
+ * A slot lock this old (by mtime) belongs to a writer that died holding it and
+ * is broken. A write holds its lock for a few milliseconds (two fsyncs).
+ */
+const STALE_LOCK_MS = 10_000;
+/** A write gives up waiting after this: the lock's holder is stuck alive, or its mtime is in the future. */
+const LOCK_WAIT_MS = 3 * STALE_LOCK_MS;
 /** How often an operation is retried when a concurrent remove pruned its directory under it. */
 const PRUNE_RETRIES = 20;
 
@@ -66,10 +75,16 @@ interface StoredSlot {
  *   A: write .tmp-A ─ fsync ─ link(.tmp-A, 1) → ok      (won)
  *   B: write .tmp-B ─ fsync ─────── link(.tmp-B, 1) → EEXIST (lost)
  *
- * write: only the owner writes, so read version v, write v+1 to a temp file,
- * `rename()` it over the slot (atomic replace). Writes to one slot from this
- * process are serialised so the version strictly increases even when a
- * heartbeat and a final write overlap.
+ * write: read version v, write v+1 to a temp file, `rename()` it over the slot
+ * (atomic replace), all under the slot's lock file `<n>.lock`, taken with
+ * `open(…, 'wx')` (O_CREAT|O_EXCL). Normally only the owner writes, but an
+ * operator's `release --force` can write during the owner's heartbeat: without
+ * the lock both read v and write v+1, one write is lost and the version does
+ * not show it. Writes to one slot from this process are also queued, so they
+ * do not contend for the lock. create needs no lock: link() is atomic.
+ *
+ *   A: lock ─ read v ─ write v+1 ─ rename ─ unlock
+ *   B: lock → EEXIST … pause … lock ─ read v+1 ─ write v+2 ─ rename ─ unlock
  */
 export class FileBackend implements Backend {
   readonly name = 'file';
@@ -136,17 +151,22 @@ export class FileBackend implements Backend {
     return this.#serialised(file, () =>
       this.#retryPruned(key, 'write', async () => {
         await this.#ensureDir(slotsDir);
-        const current = await this.#readSlot(file, key);
-        const version = (current?.version ?? 0) + 1;
-        const temp = await this.#writeTemp(slotsDir, serialise(version, value));
+        const lock = await acquireLock(`${file}${LOCK_SUFFIX}`);
         try {
-          await rename(temp, file);
-        } catch (e) {
-          await unlink(temp).catch(() => {});
-          throw e;
+          const current = await this.#readSlot(file, key);
+          const version = (current?.version ?? 0) + 1;
+          const temp = await this.#writeTemp(slotsDir, serialise(version, value));
+          try {
+            await rename(temp, file);
+          } catch (e) {
+            await unlink(temp).catch(() => {});
+            throw e;
+          }
+          await syncDir(slotsDir);
+          return version;
+        } finally {
+          await releaseLock(lock);
         }
-        await syncDir(slotsDir);
-        return version;
       }),
     );
   }
@@ -329,8 +349,10 @@ export class FileBackend implements Backend {
 
   /**
    * Deletes temp files left by a process that died between writing and
-   * linking, so their directory can be pruned. Only old ones: a live writer
-   * whose temp vanished would just retry, but there is no need to make it.
+   * linking, and slot locks left by one that died while writing, so their
+   * directory can be pruned. Only old ones: a live writer whose temp vanished
+   * would just retry, but there is no need to make it, and a live writer's
+   * lock must stay.
    */
   async #sweepTemps(slotsDir: string): Promise<void> {
     let names: string[];
@@ -341,6 +363,10 @@ export class FileBackend implements Backend {
     }
     const before = Date.now() - STALE_TEMP_MS;
     for (const name of names) {
+      if (name.endsWith(LOCK_SUFFIX)) {
+        await breakStaleLock(join(slotsDir, name)).catch(() => {});
+        continue;
+      }
       if (!name.startsWith(TEMP_PREFIX)) continue;
       const file = join(slotsDir, name);
       const info = await stat(file).catch(() => undefined);
@@ -389,6 +415,93 @@ function tempSuffix(): string {
     .padStart(6, '0');
   tempCounter = (tempCounter + 1) % 0x1000000;
   return `${random}${tempCounter.toString(16).padStart(6, '0')}`;
+}
+
+/** The identity of a lock file we created, so we never delete one that replaced it after ours was broken. */
+interface HeldLock {
+  readonly path: string;
+  readonly ino: bigint;
+  readonly mtimeNs: bigint;
+}
+
+/**
+ * Takes a slot lock: O_CREAT|O_EXCL succeeds for exactly one process. On
+ * EEXIST, breaks the lock if its holder died (stale) or pauses 1–5 ms, growing
+ * to 50 ms, jittered so waiting processes do not retry in step.
+ */
+async function acquireLock(path: string): Promise<HeldLock> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'wx', FILE_MODE);
+    } catch (e) {
+      if (code(e) !== 'EEXIST') throw e;
+      if (await breakStaleLock(path)) continue;
+      if (Date.now() > deadline) {
+        throw new BackendUnavailableError(
+          `file backend: slot lock ${path} held for over ${LOCK_WAIT_MS / 1000} s by a writer that is stuck, or its clock is ahead; delete it if no runonce is writing`,
+        );
+      }
+      await sleep(lockPause(attempt));
+      continue;
+    }
+    try {
+      const info = await handle.stat({ bigint: true });
+      return { path, ino: info.ino, mtimeNs: info.mtimeNs };
+    } catch (e) {
+      await unlink(path).catch(() => {});
+      throw e;
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/** Deletes our lock, unless a writer that found it stale broke it and its lock is there now. */
+async function releaseLock(lock: HeldLock): Promise<void> {
+  const info = await stat(lock.path, { bigint: true }).catch(() => undefined);
+  if (info?.ino === lock.ino && info.mtimeNs === lock.mtimeNs) await unlink(lock.path).catch(() => {});
+}
+
+/**
+ * Breaks the lock at `path` if it is stale: true when it is gone (broken here
+ * or released meanwhile), so take it again now. It is renamed away, not
+ * unlinked: rename() is atomic, so of two breakers only one moves it. A
+ * breaker overtaken between its stat() and its rename() moves the NEXT,
+ * fresh lock instead; it sees that (another inode or mtime) and links it back.
+ * Only if a third writer took the free name in those few syscalls do two
+ * writers overlap, and only right after a writer died holding a lock.
+ */
+async function breakStaleLock(path: string): Promise<boolean> {
+  let info: BigIntStats;
+  try {
+    info = await stat(path, { bigint: true });
+  } catch (e) {
+    if (code(e) === 'ENOENT') return true;
+    throw e;
+  }
+  if (Date.now() - Number(info.mtimeMs) < STALE_LOCK_MS) return false;
+  const aside = join(dirname(path), `${TEMP_PREFIX}${process.pid}-${tempSuffix()}-broken`);
+  try {
+    await rename(path, aside);
+  } catch (e) {
+    if (code(e) === 'ENOENT') return true;
+    throw e;
+  }
+  const moved = await stat(aside, { bigint: true }).catch(() => undefined);
+  if (moved && (moved.ino !== info.ino || moved.mtimeNs !== info.mtimeNs)) await link(aside, path).catch(() => {});
+  await unlink(aside).catch(() => {});
+  return true;
+}
+
+function lockPause(attempt: number): number {
+  const cap = Math.min(50, 5 * 2 ** Math.min(attempt, 4));
+  return 1 + Math.random() * (cap - 1);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export function createFileBackend(options: FileBackendOptions): FileBackend {
