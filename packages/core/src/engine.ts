@@ -165,11 +165,22 @@ export class RunOnce {
     const base = { namespace: this.namespace, task, scope };
     const wait = new Waiter(this.#clock, this.#random, o.waitTimeoutMs, `${task} (scope ${scope})`);
 
+    // The latest attempt this instance has seen, to notice a store that forgot it.
+    let seen: Attempt | undefined;
     for (;;) {
       if (o.signal?.aborted)
         throw new InterruptedError(`interrupted before claiming ${task}`, { cause: o.signal.reason });
       const view = viewScope((await this.#read(key)).map((s) => decodeAttempt(s, where)));
       const { latest } = view;
+      if (!view.done && seen && (!latest || (latest.attempt === seen.attempt && latest.version < seen.version))) {
+        // Versions only grow and attempts are never deleted while a scope is in use: the store lost
+        // data (restarted without persistence, or someone deleted the record). Running the task
+        // again on that could repeat work that was done; say so and run nothing.
+        throw new CorruptStateError(
+          `${where}: state lost: attempt ${seen.attempt} (${seen.state} on ${seen.owner}) is gone from the store, or was written again from scratch; not running the task. Was the store restarted without persistence? Check whether the task ran, then run it again (or \`runonce reset\`)`,
+        );
+      }
+      if (latest) seen = latest;
 
       if (view.done) {
         wait.ended(this.#events, { task, scope }, 'done');

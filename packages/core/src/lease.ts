@@ -175,7 +175,14 @@ export class Lease {
     if (higher) throw this.#markLost(`attempt ${higher.index} exists`);
     const mine = slots.find((s) => s.index === index);
     if (!mine) throw this.#markLost('our slot was removed');
-    if (mine.version !== this.#version) {
+    // The version alone is not enough: a store that lost its data (Redis
+    // restarted empty) lets another instance claim our index afresh, and its
+    // slot can carry the very version ours had. The owner and start tell them apart.
+    if (
+      mine.version !== this.#version ||
+      mine.value.owner !== this.#o.value.owner ||
+      mine.value.startedAt !== this.#o.value.startedAt
+    ) {
       const state = typeof mine.value.state === 'string' ? mine.value.state : 'unknown';
       throw this.#markLost(`our slot was rewritten by someone else (now ${state}${reasonOf(mine.value)})`);
     }
