@@ -36,6 +36,8 @@ export const BACKENDS: readonly BackendName[] = ['file', 'ssm', 'dynamodb', 'red
 export interface Store {
   readonly name: BackendName;
   readonly url: string;
+  /** The environment variable that carries the endpoint (to point a process through a proxy). */
+  readonly endpointVar?: string;
   /** A fresh namespace (and, for file, directory) for one test. */
   env(): NodeJS.ProcessEnv;
   /** Present for Redis: stop, restart (empty) and pause the server. */
@@ -61,6 +63,7 @@ export async function startStore(name: BackendName): Promise<Store> {
     return {
       name,
       url: redis.url,
+      endpointVar: 'RUNONCE_REDIS_URL',
       redis,
       env: () => ({ RUNONCE_BACKEND: 'redis', RUNONCE_REDIS_URL: redis.url, RUNONCE_NAMESPACE: ns() }),
       stop: () => redis.stop(),
@@ -71,6 +74,7 @@ export async function startStore(name: BackendName): Promise<Store> {
     return {
       name,
       url: ssm.url,
+      endpointVar: 'AWS_ENDPOINT_URL_SSM',
       env: () => {
         const n = ns();
         return {
@@ -94,7 +98,13 @@ export async function startStore(name: BackendName): Promise<Store> {
   };
   const init = await runonce(['init'], base);
   if (init.code !== 0) throw new Error(`runonce init on dynalite failed: ${init.stderr}`);
-  return { name, url: dynamo.url, env: () => ({ ...base, RUNONCE_NAMESPACE: ns() }), stop: () => dynamo.stop() };
+  return {
+    name,
+    url: dynamo.url,
+    endpointVar: 'AWS_ENDPOINT_URL_DYNAMODB',
+    env: () => ({ ...base, RUNONCE_NAMESPACE: ns() }),
+    stop: () => dynamo.stop(),
+  };
 }
 
 /** A scratch directory per test for markers; removed afterwards. Every process started through `spawnExec` is killed afterwards. */
