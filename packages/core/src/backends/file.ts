@@ -14,7 +14,7 @@ import {
 } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Backend, CreateResult, JsonObject, RecordKey, Slot } from '../backend.js';
-import { keyToString } from '../backend.js';
+import { checkSlotIndex, isKeySegment, keyToString } from '../backend.js';
 import {
   AccessDeniedError,
   BackendUnavailableError,
@@ -22,7 +22,6 @@ import {
   RunOnceError,
   ValidationError,
 } from '../errors.js';
-import { checkIndex } from './memory.js';
 
 export interface FileBackendOptions {
   /** The directory that holds every record. Created (0700) on first use. */
@@ -40,7 +39,6 @@ export interface FileBackendOptions {
  * slots of its parent record.
  */
 const SLOTS = '@slots';
-const SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
 const SLOT_FILE = /^[1-9][0-9]*$/;
 const TEMP_PREFIX = '.tmp-';
 const DIR_MODE = 0o700;
@@ -122,7 +120,7 @@ export class FileBackend implements Backend {
   }
 
   async create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const slotsDir = this.#slotsDir(key);
     const text = serialise(1, value);
     await this.#ready();
@@ -143,7 +141,7 @@ export class FileBackend implements Backend {
   }
 
   async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const slotsDir = this.#slotsDir(key);
     checkValue(value);
     await this.#ready();
@@ -184,7 +182,7 @@ export class FileBackend implements Backend {
   }
 
   async removeSlot(key: RecordKey, index: number): Promise<void> {
-    checkIndex(index);
+    checkSlotIndex(index);
     const slotsDir = this.#slotsDir(key);
     await this.#ready();
     try {
@@ -509,7 +507,7 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
 }
 
 function isSegment(value: unknown): value is string {
-  return typeof value === 'string' && SEGMENT.test(value) && value !== '.' && value !== '..';
+  return isKeySegment(value) && value !== '.' && value !== '..';
 }
 
 function checkValue(value: JsonObject): void {

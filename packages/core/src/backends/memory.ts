@@ -88,6 +88,3 @@ export class MemoryBackend implements Backend {
     await Promise.resolve();
   }
 }
-
-/** @deprecated use `checkSlotIndex` from the backend module (kept while the file backend moves over). */
-export { checkSlotIndex as checkIndex } from '../backend.js';
