@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FileBackend } from './backends/file.js';
 import { MemoryBackend } from './backends/memory.js';
 import { RunOnce, type TaskContext } from './engine.js';
 import { ErrorCode, RunOnceError } from './errors.js';
@@ -70,5 +74,19 @@ describe('a store that loses its data mid-task', () => {
     expect((eb as Error).message).toMatch(/state lost/);
     expect(started).toEqual(['a']);
     expect(RunOnceError.is(await ra, ErrorCode.leaseLost)).toBe(true);
+  });
+});
+
+describe('names the fuzzer found', () => {
+  it('the file backend takes a task named `a..` (valid per SPEC), which its path check took for `..`', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runonce-faults-'));
+    try {
+      const backend = new FileBackend({ dir });
+      const r = await new RunOnce({ backend, namespace: 'ns' }).run('a..', () => 'ran', { scope: 'x..y' });
+      expect(r).toMatchObject({ state: 'done', ranHere: true });
+      expect(await backend.read(['ns', 'a..', 'x..y'])).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

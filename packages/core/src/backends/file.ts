@@ -12,7 +12,7 @@ import {
   stat,
   unlink,
 } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Backend, CreateResult, JsonObject, RecordKey, Slot } from '../backend.js';
 import { checkSlotIndex, isKeySegment, keyToString } from '../backend.js';
 import {
@@ -237,7 +237,8 @@ export class FileBackend implements Backend {
     const dir = join(this.dir, ...key);
     // belt and braces: the pattern above already excludes separators and `..`
     const rel = relative(this.dir, dir);
-    if (rel.startsWith('..') || rel.includes(`..${sep}`)) {
+    // by whole segments: `a..` is a valid task name, not a way out
+    if (isAbsolute(rel) || rel.split(sep).includes('..')) {
       throw new ValidationError(`file backend: key ${JSON.stringify(key)} escapes ${this.dir}`);
     }
     return dir;
