@@ -79,7 +79,7 @@ const outcomes = await Promise.all(
         },
         { lease: c.lease, waitTimeout: '5m' },
       );
-      return o.ranHere ? 'ran' : o.state === 'done' ? 'done' : `state ${o.state}`;
+      return o.ranHere ? `ran ${o.attempt}` : o.state === 'done' ? 'done' : `state ${o.state}`;
     } catch (e) {
       return RunOnceError.is(e) ? `${e.code}: ${e.message}` : `crash: ${(e as Error).stack}`;
     }

@@ -110,7 +110,11 @@ for (const backend of BACKENDS) {
     for (const { processes, perProcess, leaseMs, throttlePerTen } of casesFor(backend)) {
       const contenders = processes * perProcess;
       const label = throttlePerTen ? `, ${throttlePerTen * 10} % of requests throttled` : '';
-      it(`${contenders} contenders in ${processes} processes${label}: one run, all done, calls within the bound`, async () => {
+      const want =
+        throttlePerTen < 9
+          ? 'one run, all done, calls within the bound'
+          : 'no unannounced second run, no hang, only typed errors';
+      it(`${contenders} contenders in ${processes} processes${label}: ${want}`, async () => {
         const t0 = performance.now();
         const env = store.env();
         const marker = join(scratch(), 'marker');
@@ -136,16 +140,23 @@ for (const backend of BACKENDS) {
         const requests = results.reduce((s, r) => s + r.http.requests, 0);
         const throttled = results.reduce((s, r) => s + r.http.throttled, 0);
         const bound = callBound(contenders, elapsed, TASK_MS, leaseMs);
-        const runs = lines(marker).length;
-        const failures = outcomes.filter((o) => o !== 'ran' && o !== 'done');
+        const ranLines = lines(marker);
+        const runs = ranLines.length;
+        // A second completed run is announced when it carries a higher fencing token (a takeover);
+        // the same token twice would be two owners of one attempt.
+        const tokens = ranLines.map((l) => Number(l.split(' ')[1]));
+        const unannounced = runs - new Set(tokens).size;
+        const recorded = outcomes.filter((o) => o.startsWith('ran ')).map((o) => Number(o.split(' ')[1]));
+        const failures = outcomes.filter((o) => !o.startsWith('ran ') && o !== 'done');
         record({
           fault: throttlePerTen
             ? `${throttlePerTen * 10}% of requests throttled (${contenders} contenders)`
             : `load: ${contenders} contenders`,
           backend,
           runs,
-          duplicates: Math.max(0, runs - 1),
-          lostDone: runs > 0 && !outcomes.includes('ran') ? 1 : 0,
+          duplicates: unannounced,
+          // A run after one was recorded done means the done was not seen: lost.
+          lostDone: recorded.length ? tokens.filter((t) => t > Math.min(...recorded)).length : 0,
           hangs: results.filter((r) => r.hung).length,
           ms: elapsed,
         });
@@ -155,17 +166,20 @@ for (const backend of BACKENDS) {
         );
         if (failures.length) console.log(`  ${failures.length} contenders failed, e.g. ${failures[0]}`);
         expect(results.some((r) => r.hung)).toBe(false);
-        expect(runs).toBeLessThanOrEqual(1);
+        expect(unannounced).toBe(0);
+        expect(recorded.length).toBeLessThanOrEqual(1);
         expect(outcomes.filter((o) => o.startsWith('crash'))).toEqual([]);
         if (throttlePerTen < 9) {
           expect(failures.slice(0, 3)).toEqual([]);
-          expect(outcomes.filter((o) => o === 'ran')).toHaveLength(1);
+          expect(recorded).toHaveLength(1);
           expect(outcomes.filter((o) => o === 'done')).toHaveLength(contenders - 1);
           expect(runs).toBe(1);
           expect(calls).toBeLessThanOrEqual(bound);
         } else {
-          // Nine requests in ten refused, for minutes: a contender may give up, but only with a typed
-          // error (throttled, lease lost, too many takeovers), never with a second run.
+          // Nine requests in ten refused, for minutes: an owner may finish its work and still fail to
+          // record done within its lease (then the work is redone under a higher token, announced, as
+          // after a SIGKILL before done), and a contender may give up, but only with a typed error
+          // (throttled, lease lost, too many takeovers).
           for (const f of failures) expect(f).toMatch(/^E_(THROTTLED|LEASE_LOST|TASK_FAILED|BACKEND_UNAVAILABLE)/);
         }
       }, 180_000);
