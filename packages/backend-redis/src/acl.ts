@@ -10,6 +10,7 @@ export const REDIS_COMMANDS = [
   'ping',
   'info',
   'hgetall',
+  'hkeys',
   'hexists',
   'hset',
   'hincrby',

@@ -94,7 +94,29 @@ if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 return v
 `;
 
+// KEYS[1] record; ARGV: slot n, value, ttl seconds, keep. Creates slot n only if the
+// highest slot is n - 1 (none for n = 1), and drops slots at or below n - keep. 1 = created.
+const CREATE_NEXT = `
+local n = tonumber(ARGV[1])
+local fields = redis.call('HKEYS', KEYS[1])
+local top = 0
+for _, f in ipairs(fields) do
+  local i = tonumber(f)
+  if i and i > top then top = i end
+end
+if top ~= n - 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[1] .. ':v', 1)
+local floor = n - tonumber(ARGV[4])
+for _, f in ipairs(fields) do
+  local i = tonumber(f)
+  if i and i <= floor then redis.call('HDEL', KEYS[1], f, f .. ':v') end
+end
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return 1
+`;
+
 interface ScriptedRedis extends Redis {
+  runonceCreateNext(key: string, slot: string, value: string, ttl: string, keep: string): Promise<number>;
   runonceCreate(key: string, slot: string, value: string, ttl: string): Promise<number>;
   runonceWrite(key: string, slot: string, value: string, ttl: string): Promise<number>;
 }
@@ -110,8 +132,8 @@ const VERSION_FIELD = /^([1-9]\d*):v$/;
  *   field "3"    the JSON value of slot 3
  *   field "3:v"  its version
  *
- * Create and write are Lua scripts, so each is one atomic step on the server:
- * of N concurrent creators exactly one finds the field absent.
+ * Create, createNext and write are Lua scripts, so each is one atomic step on
+ * the server: of N concurrent creators exactly one finds the field absent.
  */
 export class RedisBackend implements Backend {
   readonly name = 'redis';
@@ -145,6 +167,7 @@ export class RedisBackend implements Backend {
     });
     redis.defineCommand('runonceCreate', { lua: CREATE, numberOfKeys: 1 });
     redis.defineCommand('runonceWrite', { lua: WRITE, numberOfKeys: 1 });
+    redis.defineCommand('runonceCreateNext', { lua: CREATE_NEXT, numberOfKeys: 1 });
     this.#client = redis as ScriptedRedis;
   }
 
@@ -174,6 +197,17 @@ export class RedisBackend implements Backend {
     const id = this.#key(key);
     const created = await this.#call('create', () =>
       this.#client.runonceCreate(id, String(index), JSON.stringify(value), this.#ttlFor(key)),
+    );
+    return created === 1 ? { won: true, version: 1 } : { won: false };
+  }
+
+  async createNext(key: RecordKey, index: number, value: JsonObject, keep: number): Promise<CreateResult> {
+    checkSlotIndex(index);
+    if (!Number.isSafeInteger(keep) || keep < 1)
+      throw new ValidationError(`keep must be a whole number >= 1, got ${keep}`);
+    const id = this.#key(key);
+    const created = await this.#call('create', () =>
+      this.#client.runonceCreateNext(id, String(index), JSON.stringify(value), this.#ttlFor(key), String(keep)),
     );
     return created === 1 ? { won: true, version: 1 } : { won: false };
   }

@@ -11,6 +11,7 @@ const closedPort = await freePort();
 defineContractSuite({
   name: 'redis',
   backend: async () => createRedisBackend(options),
+  createNext: true,
   spawn: { module: new URL('../dist/index.js', import.meta.url).href, exportName: 'createRedisBackend', options },
   unreachable: async () => createRedisBackend({ url: `redis://127.0.0.1:${closedPort}` }),
 });

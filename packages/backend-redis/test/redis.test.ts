@@ -167,6 +167,10 @@ describe('AUTH and ACL on a real server', () => {
     expect(await b.write([n, 't', 's'], 1, { a: 2 })).toBe(2);
     expect(await b.read([n, 't', 's'])).toEqual([{ index: 1, value: { a: 2 }, version: 2 }]);
     expect(await b.list([n])).toEqual([[n, 't', 's']]);
+    // createNext (what locks use) runs HKEYS and HDEL inside its script.
+    for (let i = 1; i <= 3; i++)
+      expect(await b.createNext([n, '_lock', 'l'], i, { i }, 2)).toEqual({ won: true, version: 1 });
+    expect((await b.read([n, '_lock', 'l'])).map((s) => s.index)).toEqual([2, 3]);
     await b.removeSlot([n, 't', 's'], 1);
     await b.remove([n, 't', 's']);
     const outside = backend({ url: `redis://worker:w0rker-pass@127.0.0.1:${server.port}`, keyPrefix: 'other' });

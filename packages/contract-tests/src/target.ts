@@ -20,6 +20,8 @@ export interface ContractTarget {
   readonly spawn?: { readonly module: string; readonly exportName: string; readonly options: JsonObject };
   /** A backend pointed at nothing (a closed port, an unusable directory). */
   readonly unreachable: () => Promise<Backend>;
+  /** The backend implements the optional `createNext` (checked; its tests run only then). */
+  readonly createNext?: boolean;
   /** Contenders in the create race. Default 200. */
   readonly raceSize?: number;
 }

@@ -5,6 +5,7 @@ import { defineContractSuite } from '../dist/index.js';
 defineContractSuite({
   name: 'memory',
   backend: async () => new MemoryBackend(),
+  createNext: true,
   // memory has no server to lose; stand in for one that is down so the error assertions still run
   unreachable: async () => {
     const backend = new FaultyBackend(new MemoryBackend());

@@ -41,6 +41,15 @@ export interface Backend {
   read(key: RecordKey): Promise<Slot[]>;
   /** Create the slot if absent. Of N concurrent creators exactly one wins. */
   create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult>;
+  /**
+   * Optional: create slot `index` only if the record's highest slot is
+   * `index - 1` (or the record is empty and `index` is 1), in one atomic step,
+   * and in the same step forget slots at or below `index - keep`. Locks use it
+   * to take the next fencing token without reading first, and without a
+   * separate call to prune old holders. Without it, core reads, creates and
+   * prunes with the primitives above.
+   */
+  createNext?(key: RecordKey, index: number, value: JsonObject, keep: number): Promise<CreateResult>;
   /** Overwrite an existing slot (owner only); returns the new, strictly greater version. */
   write(key: RecordKey, index: number, value: JsonObject): Promise<number>;
   /** Delete the whole record. Idempotent. */

@@ -568,15 +568,56 @@ describe('withLock', () => {
     expect(maxInside).toBe(1);
     expect(tokens).toEqual([...tokens].sort((x, y) => x - y));
     expect(new Set(tokens).size).toBe(10);
-    // old holders' slots are pruned in batches; the newest stays so tokens keep increasing
     const slots = await backend.read([namespace, '_lock', 'nightly']);
     expect(slots.map((s) => s.index)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    await instance('y').withLock('nightly', () => {}, { lease: '15s' });
-    for (let i = 0; i < 6; i++) await instance('y').withLock('nightly', () => {}, { lease: '15s' });
-    const after = await backend.read([namespace, '_lock', 'nightly']);
-    expect(after.length).toBeLessThan(16);
-    expect(Math.max(...after.map((s) => s.index))).toBe(17);
     expect(await instance('z').tasks()).toEqual([]);
+  });
+
+  it('takes the next token in one call when the backend has createNext, and keeps the 16 newest slots', async () => {
+    class CountingMemory extends MemoryBackend {
+      reads = 0;
+      override async read(key: readonly string[]) {
+        this.reads++;
+        return super.read(key);
+      }
+    }
+    const backend = new CountingMemory();
+    const { instance, namespace } = setup({ backend });
+    const y = instance('y');
+    expect((await y.withLock('cron', () => {}, { lease: '15s' })) as unknown).toMatchObject({ fencingToken: 1 });
+    const readsAfterFirst = backend.reads;
+    for (let i = 2; i <= 40; i++) {
+      expect(await y.withLock('cron', () => i, { lease: '15s' })).toEqual({
+        acquired: true,
+        fencingToken: i,
+        result: i,
+      });
+    }
+    // No read per cycle: create-if-next, then the release write.
+    expect(backend.reads).toBe(readsAfterFirst);
+    const kept = await backend.read([namespace, '_lock', 'cron']);
+    expect(kept.map((s) => s.index)).toEqual(Array.from({ length: 16 }, (_, i) => 25 + i));
+    // Someone else took the lock meanwhile: the guess loses, a read finds the real top.
+    expect((await instance('z').withLock('cron', () => {}, { lease: '15s' })) as unknown).toMatchObject({
+      fencingToken: 41,
+    });
+    expect((await y.withLock('cron', () => {}, { lease: '15s' })) as unknown).toMatchObject({ fencingToken: 42 });
+  });
+
+  it('without createNext, prunes old slots in batches and never the 16 newest', async () => {
+    const { instance, backend, namespace } = setup({ backend: new FaultyBackend(new MemoryBackend()) });
+    expect(backend.createNext).toBeUndefined();
+    const y = instance('y');
+    for (let i = 1; i <= 40; i++) {
+      expect(await y.withLock('cron', () => i, { lease: '15s' })).toEqual({
+        acquired: true,
+        fencingToken: i,
+        result: i,
+      });
+      const indexes = (await backend.read([namespace, '_lock', 'cron'])).map((s) => s.index);
+      expect(indexes.length).toBeLessThanOrEqual(32);
+      expect(indexes.slice(-16)).toEqual(Array.from({ length: Math.min(i, 16) }, (_, k) => Math.max(i, 16) - 15 + k));
+    }
   });
 
   it('skips or fails when held, and takes over a lock whose holder vanished', async () => {

@@ -137,6 +137,8 @@ export class RunOnce {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #events = new Events();
+  /** Per lock name, the fencing token this engine released last (for createNext). */
+  readonly #released = new Map<string, number>();
 
   constructor(options: RunOnceOptions) {
     if (!options?.backend) throw new UsageError('RunOnce needs a backend');
@@ -571,27 +573,40 @@ export class RunOnce {
       `lock ${name}`,
     );
     const where = { task: name, scope: LOCK_SEGMENT, lock: true };
+    const createNext = this.#backend.createNext?.bind(this.#backend);
+    // The token this engine released last: if nobody took the lock since, the
+    // next one is free, and a backend with createNext checks that as it creates.
+    let guess = createNext ? this.#released.get(name) : undefined;
     for (;;) {
       if (options.signal?.aborted) throw new InterruptedError(`interrupted before acquiring lock ${name}`);
-      const slots = await this.#read(key);
-      const latest = slots.at(-1);
-      const holder = latest && decodeLockSlot(latest, `${this.namespace}/lock/${name}`);
-      if (holder?.held && wait.staleFor(holder) < holder.leaseMs) {
-        if (onBusy === 'skip') return undefined;
-        if (onBusy === 'fail') {
-          throw new BusyError(`lock ${name} is held by ${holder.owner} (token ${holder.attempt})`, holder);
+      let token: number;
+      let slots: Slot[] = [];
+      let takeover = false;
+      if (guess !== undefined) {
+        token = guess + 1;
+        guess = undefined;
+      } else {
+        slots = await this.#read(key);
+        const latest = slots.at(-1);
+        const holder = latest && decodeLockSlot(latest, `${this.namespace}/lock/${name}`);
+        if (holder?.held && wait.staleFor(holder) < holder.leaseMs) {
+          if (onBusy === 'skip') return undefined;
+          if (onBusy === 'fail') {
+            throw new BusyError(`lock ${name} is held by ${holder.owner} (token ${holder.attempt})`, holder);
+          }
+          this.#events.emit('waiting', {
+            ...where,
+            attempt: holder.attempt,
+            owner: holder.owner,
+            startedAt: holder.startedAt,
+            waitedMs: wait.elapsed(),
+          });
+          await wait.poll(options.signal);
+          continue;
         }
-        this.#events.emit('waiting', {
-          ...where,
-          attempt: holder.attempt,
-          owner: holder.owner,
-          startedAt: holder.startedAt,
-          waitedMs: wait.elapsed(),
-        });
-        await wait.poll(options.signal);
-        continue;
+        token = (latest?.index ?? 0) + 1;
+        takeover = holder?.held === true;
       }
-      const token = (latest?.index ?? 0) + 1;
       const value: JsonObject = {
         v: 1,
         state: 'held',
@@ -600,9 +615,12 @@ export class RunOnce {
         leaseMs,
       };
       const sentAt = this.#clock.monotonic();
-      const created = await this.#backend.create(key, token, value);
+      const created = createNext
+        ? await createNext(key, token, value, LOCK_HISTORY)
+        : await this.#backend.create(key, token, value);
       if (!created.won) continue;
-      this.#events.emit('claimed', { ...where, attempt: token, owner: this.owner, takeover: holder?.held === true });
+      this.#released.delete(name);
+      this.#events.emit('claimed', { ...where, attempt: token, owner: this.owner, takeover });
       const lease = new Lease({
         backend: this.#backend,
         clock: this.#clock,
@@ -625,12 +643,18 @@ export class RunOnce {
           if (released) return;
           released = true;
           await lease.finish({ ...value, state: 'released', releasedAt: new Date(this.#clock.now()).toISOString() });
-          // Older holders' slots are history. Prune them in batches, not on every release:
-          // one round trip less per cycle, and an index is removed only once many newer
-          // ones exist, so a slow contender cannot re-create it. The newest always stays,
-          // so tokens keep increasing.
-          if (slots.length >= LOCK_HISTORY) {
-            await Promise.all(slots.map((old) => this.#backend.removeSlot(key, old.index).catch(() => {})));
+          if (createNext) {
+            this.#released.set(name, token);
+            return;
+          }
+          // Older holders' slots are history (createNext drops them as it goes). Prune
+          // them in batches, not on every release: one round trip less per cycle. Only
+          // slots LOCK_HISTORY below ours go, so a contender that read long ago and
+          // creates late finds its index taken rather than free; the newest stays, so
+          // tokens keep increasing.
+          const old = slots.filter((s) => s.index <= token - LOCK_HISTORY);
+          if (old.length >= LOCK_HISTORY) {
+            await Promise.all(old.map((s) => this.#backend.removeSlot(key, s.index).catch(() => {})));
           }
         },
       };

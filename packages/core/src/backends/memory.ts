@@ -42,6 +42,20 @@ export class MemoryBackend implements Backend {
     return { won: true, version: 1 };
   }
 
+  async createNext(key: RecordKey, index: number, value: JsonObject, keep: number): Promise<CreateResult> {
+    checkSlotIndex(index);
+    const text = JSON.stringify(value);
+    await this.#tick();
+    const id = keyToString(key);
+    const slots = this.#records.get(id)?.slots ?? new Map<number, StoredSlot>();
+    const top = Math.max(0, ...slots.keys());
+    if (top !== index - 1) return { won: false };
+    slots.set(index, { value: text, version: 1 });
+    for (const old of slots.keys()) if (old <= index - keep) slots.delete(old);
+    this.#records.set(id, { key: [...key], slots });
+    return { won: true, version: 1 };
+  }
+
   async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
     checkSlotIndex(index);
     const text = JSON.stringify(value);
