@@ -57,6 +57,12 @@ export interface SsmBackendJsonOptions {
   readonly requestTimeoutMs?: number | undefined;
   /** Extra rounds after throttling, with exponential backoff and full jitter. Default 10 (about 30 s in all). */
   readonly throttleRetries?: number | undefined;
+  /**
+   * Stop retrying throttled requests once one operation (a read, a create with
+   * its history check, a write) has spent this long, whatever the rounds left.
+   * Default 30 000 ms.
+   */
+  readonly throttleBudgetMs?: number | undefined;
   /** First backoff cap; doubles each round up to `throttleMaxDelayMs`. Default 200 ms. */
   readonly throttleBaseDelayMs?: number | undefined;
   /** Default 10 s. */
@@ -123,6 +129,7 @@ export class SsmBackend implements Backend {
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #token: () => string;
   readonly #throttleRetries: number;
+  readonly #throttleBudgetMs: number;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   /** Slots whose current value a losing create overwrote, resolved from history once per version. */
@@ -139,18 +146,20 @@ export class SsmBackend implements Backend {
     this.#sleep = options.sleep ?? sleepReal;
     this.#token = options.token ?? (() => randomBytes(12).toString('base64url'));
     this.#throttleRetries = options.throttleRetries ?? 10;
+    this.#throttleBudgetMs = options.throttleBudgetMs ?? 30_000;
     this.#baseDelayMs = options.throttleBaseDelayMs ?? 200;
     this.#maxDelayMs = options.throttleMaxDelayMs ?? 10_000;
   }
 
   async read(key: RecordKey): Promise<Slot[]> {
     const path = recordPath(this.prefix, key);
-    const params = await this.#byPath(path, false);
+    const until = this.#until();
+    const params = await this.#byPath(path, false, until);
     const slots: Slot[] = [];
     for (const p of params) {
       const parsed = parseSlotName(this.prefix, p.Name ?? '');
       if (!parsed || parsed.key.length !== key.length) continue;
-      slots.push(await this.#slotOf(p, parsed.index));
+      slots.push(await this.#slotOf(p, parsed.index, until));
     }
     return slots.sort((a, b) => a.index - b.index);
   }
@@ -195,24 +204,26 @@ export class SsmBackend implements Backend {
     const token = this.#token();
     const text = encodeCreated(token, value);
     let maybeApplied = false;
+    const until = this.#until();
     for (let round = 0; ; round++) {
       try {
         const out = await this.#sendOnce<PutParameterCommandOutput>(
           new PutParameterCommand({ Name: name, Value: text, Type: 'String', Tier: 'Standard', Overwrite: false }),
         );
-        return await this.#confirm(name, token, value, out.Version);
+        // The put went through: finding out whether it won gets a budget of its own.
+        return await this.#confirm(name, token, value, out.Version, this.#until());
       } catch (e) {
         if (RunOnceError.is(e)) throw e;
         const kind = classify(e);
         if (kind === 'exists') {
-          if (maybeApplied || sentMoreThanOnce(e)) return await this.#confirm(name, token, value, undefined);
+          if (maybeApplied || sentMoreThanOnce(e)) return await this.#confirm(name, token, value, undefined, until);
           return { won: false };
         }
-        if (retryable(e) && round < this.#throttleRetries) {
+        if (retryable(e) && round < this.#throttleRetries && performance.now() < until) {
           if (kind !== 'throttled') maybeApplied = true;
-          await this.#backoff(round);
-          if (await this.#slotExists(key, name)) {
-            return maybeApplied ? await this.#confirm(name, token, value, undefined) : { won: false };
+          await this.#backoff(round, until);
+          if (await this.#slotExists(key, name, until)) {
+            return maybeApplied ? await this.#confirm(name, token, value, undefined, until) : { won: false };
           }
           continue;
         }
@@ -224,26 +235,27 @@ export class SsmBackend implements Backend {
   async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
     this.#open();
     const name = slotName(this.prefix, key, index);
-    return this.#put(name, encodeWritten(value));
+    return this.#put(name, encodeWritten(value), this.#until());
   }
 
   async remove(key: RecordKey): Promise<void> {
     const path = recordPath(this.prefix, key);
-    const names = (await this.#byPath(path, false))
+    const until = this.#until();
+    const names = (await this.#byPath(path, false, until))
       .map((p) => p.Name ?? '')
       .filter((n) => parseSlotName(this.prefix, n)?.key.length === key.length);
-    await this.#delete(names);
+    await this.#delete(names, until);
   }
 
   async removeSlot(key: RecordKey, index: number): Promise<void> {
     this.#open();
-    await this.#delete([slotName(this.prefix, key, index)]);
+    await this.#delete([slotName(this.prefix, key, index)], this.#until());
   }
 
   async list(prefix: RecordKey): Promise<RecordKey[]> {
     const path = recordPath(this.prefix, prefix, true);
     const seen = new Map<string, RecordKey>();
-    for (const p of await this.#byPath(path, true)) {
+    for (const p of await this.#byPath(path, true, this.#until())) {
       const parsed = parseSlotName(this.prefix, p.Name ?? '');
       if (!parsed || parsed.key.length < prefix.length) continue;
       seen.set(parsed.key.join('/'), parsed.key);
@@ -266,13 +278,14 @@ export class SsmBackend implements Backend {
     token: string,
     value: JsonObject,
     putVersion: number | undefined,
+    until: number,
   ): Promise<CreateResult> {
     let history: ParameterHistory[] = [];
     // History is read right after the put; should a store ever lag, ask again briefly rather than guess.
     for (let round = 0; round < 5; round++) {
-      history = await this.#history(name);
+      history = await this.#history(name, until);
       if (history.length > 0) break;
-      await this.#backoff(round);
+      await this.#backoff(round, until);
     }
     const first = oldest(history);
     const firstEnv = decodeEnvelope(first?.Value);
@@ -289,12 +302,12 @@ export class SsmBackend implements Backend {
     const lastEnv = decodeEnvelope(last?.Value);
     if (lastEnv?.kind === 'created' && lastEnv.token !== token) {
       // a losing create overwrote our value: put it back, as a write (see the timeline above)
-      return { won: true, version: await this.#put(name, encodeWritten(value)) };
+      return { won: true, version: await this.#put(name, encodeWritten(value), until) };
     }
     return { won: true, version: Math.max(putVersion ?? 0, ...history.map((h) => h.Version ?? 0)) };
   }
 
-  async #slotOf(p: Parameter, index: number): Promise<Slot> {
+  async #slotOf(p: Parameter, index: number, until: number): Promise<Slot> {
     const name = p.Name as string;
     const version = p.Version ?? 0;
     const env = decodeEnvelope(p.Value);
@@ -304,7 +317,7 @@ export class SsmBackend implements Backend {
     // A create envelope above version 1: a losing create overwrote the winner.
     const cached = this.#resolved.get(name);
     if (cached?.version === version) return { index, value: cached.value, version };
-    const history = await this.#history(name);
+    const history = await this.#history(name, until);
     const firstEnv = decodeEnvelope(oldest(history)?.Value);
     const winner = firstEnv?.kind === 'created' ? firstEnv.token : undefined;
     for (let i = history.length - 1; i >= 0; i--) {
@@ -320,21 +333,22 @@ export class SsmBackend implements Backend {
 
   // --- SSM calls --------------------------------------------------------------
 
-  async #slotExists(key: RecordKey, name: string): Promise<boolean> {
-    return (await this.#byPath(recordPath(this.prefix, key), false)).some((p) => p.Name === name);
+  async #slotExists(key: RecordKey, name: string, until: number): Promise<boolean> {
+    return (await this.#byPath(recordPath(this.prefix, key), false, until)).some((p) => p.Name === name);
   }
 
-  async #put(name: string, text: string): Promise<number> {
+  async #put(name: string, text: string, until: number): Promise<number> {
     const out = await this.#send<PutParameterCommandOutput>(
       new PutParameterCommand({ Name: name, Value: text, Type: 'String', Tier: 'Standard', Overwrite: true }),
       `PutParameter ${name}`,
+      until,
     );
     if (typeof out.Version !== 'number') throw new BackendUnavailableError(`SSM PutParameter ${name}: no version`);
     return out.Version;
   }
 
   /** Every page of GetParametersByPath (10 a page; a page may come back short with a NextToken). */
-  async #byPath(path: string, recursive: boolean): Promise<Parameter[]> {
+  async #byPath(path: string, recursive: boolean, until: number): Promise<Parameter[]> {
     this.#open();
     const out: Parameter[] = [];
     let token: string | undefined;
@@ -342,6 +356,7 @@ export class SsmBackend implements Backend {
       const page: GetParametersByPathCommandOutput = await this.#send(
         new GetParametersByPathCommand({ Path: path, Recursive: recursive, MaxResults: 10, NextToken: token }),
         `GetParametersByPath ${path}`,
+        until,
       );
       out.push(...(page.Parameters ?? []));
       token = page.NextToken;
@@ -350,13 +365,14 @@ export class SsmBackend implements Backend {
   }
 
   /** The whole history (at most 100 versions: two pages). */
-  async #history(name: string): Promise<ParameterHistory[]> {
+  async #history(name: string, until: number): Promise<ParameterHistory[]> {
     const out: ParameterHistory[] = [];
     let token: string | undefined;
     do {
       const page = await this.#send<GetParameterHistoryCommandOutput | undefined>(
         new GetParameterHistoryCommand({ Name: name, MaxResults: 50, NextToken: token }),
         `GetParameterHistory ${name}`,
+        until,
         () => undefined, // ParameterNotFound: deleted meanwhile, no history
       );
       out.push(...(page?.Parameters ?? []));
@@ -365,23 +381,23 @@ export class SsmBackend implements Backend {
     return out;
   }
 
-  async #delete(names: readonly string[]): Promise<void> {
+  async #delete(names: readonly string[], until: number): Promise<void> {
     for (let i = 0; i < names.length; i += 10) {
       const batch = names.slice(i, i + 10);
       // names that are already gone come back in InvalidParameters: that is fine
-      await this.#send(new DeleteParametersCommand({ Names: batch }), `DeleteParameters ${batch[0]}…`);
+      await this.#send(new DeleteParametersCommand({ Names: batch }), `DeleteParameters ${batch[0]}…`, until);
     }
   }
 
-  /** Sends, retrying throttling with backoff; maps failures to the core's errors. */
-  async #send<T>(command: SsmCommand, what: string, onNotFound?: () => T): Promise<T> {
+  /** Sends, retrying throttling with backoff until `until`; maps failures to the core's errors. */
+  async #send<T>(command: SsmCommand, what: string, until: number, onNotFound?: () => T): Promise<T> {
     for (let round = 0; ; round++) {
       try {
         return await this.#sendOnce<T>(command);
       } catch (e) {
         if (onNotFound && classify(e) === 'notFound') return onNotFound();
-        if (retryable(e) && round < this.#throttleRetries) {
-          await this.#backoff(round);
+        if (retryable(e) && round < this.#throttleRetries && performance.now() < until) {
+          await this.#backoff(round, until);
           continue;
         }
         throw mapSsmError(e, what, this.#endpoint);
@@ -396,10 +412,19 @@ export class SsmBackend implements Backend {
     return (await this.client.send(command as any)) as T;
   }
 
-  /** Exponential backoff with full jitter: a random pause up to min(max, base·2^round). */
-  #backoff(round: number): Promise<void> {
+  /** Exponential backoff with full jitter: a random pause up to min(max, base·2^round), never past `until`. */
+  #backoff(round: number, until: number): Promise<void> {
     const cap = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** round);
-    return this.#sleep(Math.floor(this.#random() * cap));
+    return this.#sleep(Math.max(0, Math.min(Math.floor(this.#random() * cap), until - performance.now())));
+  }
+
+  /**
+   * When one operation stops retrying throttled requests. The operation's
+   * nested calls (a create's existence check and history, a read's history
+   * lookups) share it, so their retries cannot multiply.
+   */
+  #until(): number {
+    return performance.now() + this.#throttleBudgetMs;
   }
 
   #open(): void {

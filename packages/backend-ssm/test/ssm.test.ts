@@ -246,6 +246,44 @@ describe('throttling', () => {
       b.client.destroy();
     }
   });
+
+  /** Every request is throttled (before it is sent). */
+  const allThrottled = (c: SSMClient) =>
+    c.middlewareStack.add(
+      () => async () => {
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: {} });
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'allThrottled' },
+    );
+
+  it('stops retrying after throttleBudgetMs for the whole operation, nested checks included', async () => {
+    const calls: string[] = [];
+    const b = backend({
+      client: rawClientWith(allThrottled, { maxAttempts: 1 }),
+      throttleRetries: 1000,
+      throttleBaseDelayMs: 20,
+      throttleMaxDelayMs: 40,
+      throttleBudgetMs: 400,
+      onCall: (c) => calls.push(c),
+    });
+    try {
+      const key = [ns(), 't', 's'];
+      for (const op of [() => b.read(key), () => b.create(key, 1, { x: 1 }), () => b.write(key, 1, { x: 1 })]) {
+        calls.length = 0;
+        const t0 = performance.now();
+        const err = await op().catch((e: unknown) => e);
+        const ms = performance.now() - t0;
+        expect(RunOnceError.is(err, 'E_THROTTLED')).toBe(true);
+        // It did retry; but 1000 rounds of up to 40 ms would take about 20 s, and nested
+        // existence checks with budgets of their own longer still: the budget ends it at 400 ms.
+        expect(calls.length).toBeGreaterThan(3);
+        expect(ms).toBeLessThan(10_000);
+      }
+    } finally {
+      await b.close();
+      b.client.destroy();
+    }
+  });
 });
 
 describe('validation before any call', () => {

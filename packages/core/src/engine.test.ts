@@ -438,6 +438,25 @@ describe('run', () => {
     expect(a.value).toMatchObject({ ranHere: true });
   });
 
+  it('stops re-reading a throttled store once its wait times out', async () => {
+    const backend = new FaultyBackend(new MemoryBackend());
+    const { clock, instance } = setup({ backend });
+    const gate = deferred();
+    track(instance('a').run('t', () => gate.promise, opts));
+    await clock.advance(0);
+    const b = track(instance('b').run('t', () => 'b', { ...opts, waitTimeout: '10s' }));
+    await clock.advance(8_000);
+    backend.fault = (op) => {
+      if (op === 'read') throw new ThrottledError('slow down');
+    };
+    const t0 = clock.monotonic();
+    await clock.runUntil(() => b.settled, 60_000, 100);
+    expect(b.error).toMatchObject({ code: 'E_THROTTLED' });
+    // The 10 s wait ends it; nine rounds of re-reading (about 21 s) would not have.
+    expect(clock.monotonic() - t0).toBeLessThan(8_000);
+    gate.resolve();
+  });
+
   it('ignores wall-clock jumps: staleness is judged on the monotonic clock', async () => {
     const { clock, instance } = setup();
     const gate = deferred();

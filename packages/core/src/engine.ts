@@ -123,6 +123,11 @@ const POLL_START_MS = 250;
 const POLL_CAP_MS = 5000;
 const KEEP_GENERATIONS = 5;
 const LOCK_SEGMENT = '_lock';
+/**
+ * How long the engine keeps re-reading a record the backend reported throttled
+ * (each backend read has its own retries and budget inside).
+ */
+const READ_RETRY_BUDGET_MS = 60_000;
 /** Lock slots kept before old ones are pruned in one batch. */
 const LOCK_HISTORY = 16;
 
@@ -172,7 +177,7 @@ export class RunOnce {
     for (;;) {
       if (o.signal?.aborted)
         throw new InterruptedError(`interrupted before claiming ${task}`, { cause: o.signal.reason });
-      const view = viewScope((await this.#read(key)).map((s) => decodeAttempt(s, where)));
+      const view = viewScope((await this.#read(key, wait)).map((s) => decodeAttempt(s, where)));
       const { latest } = view;
       if (!view.done && seen && (!latest || (latest.attempt === seen.attempt && latest.version < seen.version))) {
         // Versions only grow and attempts are never deleted while a scope is in use: the store lost
@@ -586,7 +591,7 @@ export class RunOnce {
         token = guess + 1;
         guess = undefined;
       } else {
-        slots = await this.#read(key);
+        slots = await this.#read(key, wait);
         const latest = slots.at(-1);
         const holder = latest && decodeLockSlot(latest, `${this.namespace}/lock/${name}`);
         if (holder?.held && wait.staleFor(holder) < holder.leaseMs) {
@@ -665,14 +670,17 @@ export class RunOnce {
     await this.#backend.close();
   }
 
-  async #read(key: RecordKey): Promise<Slot[]> {
-    // A throttled read tells nothing; poll again after a pause rather than fail the run.
+  async #read(key: RecordKey, wait?: Waiter): Promise<Slot[]> {
+    // A throttled read tells nothing; poll again after a pause rather than fail the run,
+    // but not past a waiter's timeout.
     let delay = 200;
+    const t0 = this.#clock.monotonic();
     for (let i = 0; ; i++) {
       try {
         return await this.#backend.read(key);
       } catch (e) {
-        if (!RunOnceError.is(e, 'E_THROTTLED') || i >= 8) throw e;
+        const late = wait?.expired() || this.#clock.monotonic() - t0 >= READ_RETRY_BUDGET_MS;
+        if (!RunOnceError.is(e, 'E_THROTTLED') || i >= 8 || late) throw e;
         await this.#clock.sleep(delay * (0.5 + this.#random()));
         delay = Math.min(delay * 2, POLL_CAP_MS);
       }
@@ -734,6 +742,10 @@ class Waiter {
 
   elapsed(): number {
     return this.clock.monotonic() - this.#start;
+  }
+
+  expired(): boolean {
+    return this.elapsed() >= this.timeoutMs;
   }
 
   /** How long this waiter has seen the holder's slot unchanged. */
