@@ -26,6 +26,7 @@ interface Config {
   marker: string;
   /** Throttle this many of every 10 requests (SSM, DynamoDB), before they are sent. */
   throttlePerTen: number;
+  waitTimeout: string;
 }
 
 const c: Config = JSON.parse(process.argv[2] ?? '{}');
@@ -77,7 +78,7 @@ const outcomes = await Promise.all(
           });
           appendFileSync(c.marker, `ran ${attempt} ${process.pid}:${i}\n`);
         },
-        { lease: c.lease, waitTimeout: '5m' },
+        { lease: c.lease, waitTimeout: c.waitTimeout },
       );
       return o.ranHere ? `ran ${o.attempt}` : o.state === 'done' ? 'done' : `state ${o.state}`;
     } catch (e) {
