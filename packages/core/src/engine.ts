@@ -223,15 +223,7 @@ export class RunOnce {
               attempt: latest.attempt,
             });
           }
-          this.#events.emit('waiting', {
-            task,
-            scope,
-            attempt: latest.attempt,
-            owner: latest.owner,
-            startedAt: latest.startedAt,
-            waitedMs: wait.elapsed(),
-          });
-          await wait.poll(o.signal);
+          await wait.pollWhileHeld(this.#events, { task, scope }, latest, o.signal);
           continue;
         }
         takeover = latest;
@@ -599,14 +591,7 @@ export class RunOnce {
           if (onBusy === 'fail') {
             throw new BusyError(`lock ${name} is held by ${holder.owner} (token ${holder.attempt})`, holder);
           }
-          this.#events.emit('waiting', {
-            ...where,
-            attempt: holder.attempt,
-            owner: holder.owner,
-            startedAt: holder.startedAt,
-            waitedMs: wait.elapsed(),
-          });
-          await wait.poll(options.signal);
+          await wait.pollWhileHeld(this.#events, where, holder, options.signal);
           continue;
         }
         token = (latest?.index ?? 0) + 1;
@@ -771,6 +756,18 @@ class Waiter {
     } catch (reason) {
       throw new InterruptedError(`interrupted while waiting for ${this.what}`, { cause: reason });
     }
+  }
+
+  /** Say who holds it (a `waiting` event), then pause until the next poll. */
+  async pollWhileHeld(
+    events: Events,
+    where: { task: string; scope: string; lock?: boolean },
+    holder: { attempt: number; owner: string; startedAt: string },
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { attempt, owner, startedAt } = holder;
+    events.emit('waiting', { ...where, attempt, owner, startedAt, waitedMs: this.elapsed() });
+    await this.poll(signal);
   }
 
   ended(events: Events, where: { task: string; scope: string }, outcome: string): void {
