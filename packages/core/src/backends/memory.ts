@@ -31,12 +31,7 @@ export class MemoryBackend implements Backend {
     checkSlotIndex(index);
     const text = JSON.stringify(value);
     await this.#tick();
-    const id = keyToString(key);
-    let rec = this.#records.get(id);
-    if (!rec) {
-      rec = { key: [...key], slots: new Map() };
-      this.#records.set(id, rec);
-    }
+    const rec = this.#record(key);
     if (rec.slots.has(index)) return { won: false };
     rec.slots.set(index, { value: text, version: 1 });
     return { won: true, version: 1 };
@@ -46,13 +41,10 @@ export class MemoryBackend implements Backend {
     checkSlotIndex(index);
     const text = JSON.stringify(value);
     await this.#tick();
-    const id = keyToString(key);
-    const slots = this.#records.get(id)?.slots ?? new Map<number, StoredSlot>();
-    const top = Math.max(0, ...slots.keys());
-    if (top !== index - 1) return { won: false };
+    const { slots } = this.#record(key);
+    if (Math.max(0, ...slots.keys()) !== index - 1) return { won: false };
     slots.set(index, { value: text, version: 1 });
     for (const old of slots.keys()) if (old <= index - keep) slots.delete(old);
-    this.#records.set(id, { key: [...key], slots });
     return { won: true, version: 1 };
   }
 
@@ -60,12 +52,7 @@ export class MemoryBackend implements Backend {
     checkSlotIndex(index);
     const text = JSON.stringify(value);
     await this.#tick();
-    const id = keyToString(key);
-    let rec = this.#records.get(id);
-    if (!rec) {
-      rec = { key: [...key], slots: new Map() };
-      this.#records.set(id, rec);
-    }
+    const rec = this.#record(key);
     const version = (rec.slots.get(index)?.version ?? 0) + 1;
     rec.slots.set(index, { value: text, version });
     return version;
@@ -95,6 +82,17 @@ export class MemoryBackend implements Backend {
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  /** The record at `key`, made empty if absent (an empty record reads and lists as none). */
+  #record(key: RecordKey): { key: RecordKey; slots: Map<number, StoredSlot> } {
+    const id = keyToString(key);
+    let rec = this.#records.get(id);
+    if (!rec) {
+      rec = { key: [...key], slots: new Map() };
+      this.#records.set(id, rec);
+    }
+    return rec;
   }
 
   async #tick(): Promise<void> {
