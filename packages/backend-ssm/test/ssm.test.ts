@@ -189,15 +189,17 @@ describe('throttling', () => {
     }
   });
 
-  /** Every PutParameter is throttled (before it is sent); other calls go through. */
-  const putsThrottled = (c: SSMClient) =>
+  /** Throttles (before they are sent) the requests `which` picks by command name; others go through. */
+  const throttling = (name: string, which: (command: string) => boolean) => (c: SSMClient) =>
     c.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName !== 'PutParameterCommand') return next(args);
+        if (!which(context.commandName)) return next(args);
         throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: {} });
       },
-      { step: 'finalizeRequest', priority: 'low', name: 'putsThrottled' },
+      { step: 'finalizeRequest', priority: 'low', name },
     );
+  const putsThrottled = throttling('putsThrottled', (command) => command === 'PutParameterCommand');
+  const allThrottled = throttling('allThrottled', () => true);
 
   it('a throttled create re-reads the record and, once the slot exists, loses without another put', async () => {
     const key = [ns(), 't', 's'];
@@ -246,15 +248,6 @@ describe('throttling', () => {
       b.client.destroy();
     }
   });
-
-  /** Every request is throttled (before it is sent). */
-  const allThrottled = (c: SSMClient) =>
-    c.middlewareStack.add(
-      () => async () => {
-        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: {} });
-      },
-      { step: 'finalizeRequest', priority: 'low', name: 'allThrottled' },
-    );
 
   it('stops retrying after throttleBudgetMs for the whole operation, nested checks included', async () => {
     const calls: string[] = [];
