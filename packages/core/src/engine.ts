@@ -93,7 +93,8 @@ export interface TaskStatus {
 
 export interface LockOptions {
   readonly lease?: Duration;
-  readonly onBusy?: Exclude<OnBusy, 'skip'> | 'skip';
+  /** While someone else holds it: `wait` (default), `fail` (throws `BusyError`), or `skip` (`lock()` returns undefined). */
+  readonly onBusy?: OnBusy;
   readonly waitTimeout?: Duration;
   readonly signal?: AbortSignal;
 }
@@ -557,7 +558,10 @@ export class RunOnce {
     return { acquired: true, fencingToken: handle.fencingToken, result };
   }
 
-  /** Acquire a lock; undefined only with `onBusy: 'skip'` while someone holds it. */
+  /** Acquire a lock, waiting (default) or throwing `BusyError` (`onBusy: 'fail'`) while someone holds it. */
+  lock(name: string, options?: LockOptions & { readonly onBusy?: 'wait' | 'fail' }): Promise<LockHandle>;
+  /** With `onBusy: 'skip'`: undefined while someone else holds the lock. */
+  lock(name: string, options: LockOptions): Promise<LockHandle | undefined>;
   async lock(name: string, options: LockOptions = {}): Promise<LockHandle | undefined> {
     validateName('lock', name);
     const leaseMs = leaseOf(options.lease);
