@@ -1,17 +1,4 @@
 import type { BigIntStats, Dirent } from 'node:fs';
-import {
-  type FileHandle,
-  link,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  unlink,
-} from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Backend, CreateResult, JsonObject, RecordKey, Slot } from '../backend.js';
 import { checkSlotIndex, isKeySegment, keyToString } from '../backend.js';
@@ -22,6 +9,7 @@ import {
   RunOnceError,
   ValidationError,
 } from '../errors.js';
+import { link, mkdir, type OpenFile, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from './fs-async.js';
 
 export interface FileBackendOptions {
   /** The directory that holds every record. Created (0700) on first use. */
@@ -274,7 +262,7 @@ export class FileBackend implements Backend {
 
   async #writeTemp(dir: string, text: string): Promise<string> {
     const temp = join(dir, `${TEMP_PREFIX}${process.pid}-${tempSuffix()}`);
-    let handle: FileHandle | undefined;
+    let handle: OpenFile | undefined;
     try {
       handle = await open(temp, 'wx', FILE_MODE);
       await handle.writeFile(text, 'utf8');
@@ -431,7 +419,7 @@ interface HeldLock {
 async function acquireLock(path: string): Promise<HeldLock> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (let attempt = 0; ; attempt++) {
-    let handle: FileHandle;
+    let handle: OpenFile;
     try {
       handle = await open(path, 'wx', FILE_MODE);
     } catch (e) {
@@ -528,7 +516,7 @@ function code(e: unknown): string | undefined {
 
 /** Makes a new or replaced directory entry durable. Some platforms cannot fsync a directory. */
 async function syncDir(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
+  let handle: OpenFile | undefined;
   try {
     handle = await open(dir, 'r');
     await handle.sync();
