@@ -1,19 +1,72 @@
 import { formatDuration, UsageError } from '@runonce/core';
 
 // Not `import … from 'node:fs'`: its ESM facade loads fs streams eagerly, ~4 ms of the skip path.
-const { closeSync, openSync, writeSync } = process.getBuiltinModule('node:fs');
+const { closeSync, fstatSync, openSync, writeSync } = process.getBuiltinModule('node:fs');
+
+/** Where a command writes: a stream, or anything with `write` (tests pass their own). */
+export interface Output {
+  write(text: string): unknown;
+  readonly isTTY?: boolean | undefined;
+  readonly columns?: number | undefined;
+}
 
 /** Where a command writes, and what it reads from its surroundings; tests pass their own. */
 export interface Io {
-  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stdout: Output;
+  readonly stderr: Output;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
 }
 
 export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+  return {
+    // Made on first use: the skip path prints nothing to stdout.
+    get stdout() {
+      return process.stdout;
+    },
+    stderr: stderrLines,
+    env: process.env,
+    cwd: process.cwd(),
+  };
 }
+
+/**
+ * runonce's own lines, written to fd 2 directly. `process.stderr` is a stream
+ * whose making loads node:stream, net and tty, ~5 ms of the skip path; and
+ * Node writes a file, a TTY or a pipe synchronously on Linux anyway. A full
+ * non-blocking pipe (EAGAIN) hands this and every later line to the stream,
+ * which queues them. A closed one (EPIPE: the CodeDeploy agent closes a
+ * hook's pipes at its timeout) drops the line: nobody can read it, and
+ * runonce must go on to record what happened.
+ */
+let stderrStream = false;
+const stderrLines: Output = {
+  write(text: string) {
+    if (stderrStream) return process.stderr.write(text);
+    const bytes = Buffer.from(text);
+    let written = 0;
+    try {
+      while (written < bytes.length) written += writeSync(2, bytes, written);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
+      stderrStream = true;
+      process.stderr.write(bytes.subarray(written));
+    }
+    return true;
+  },
+  get isTTY() {
+    // Only a character device can be a terminal; only then is tty (and net) worth loading to ask.
+    try {
+      if (!fstatSync(2).isCharacterDevice()) return false;
+    } catch {
+      return false;
+    }
+    return process.getBuiltinModule('node:tty').isatty(2);
+  },
+  get columns() {
+    return process.stderr.columns;
+  },
+};
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const NON_TTY_INTERVAL_MS = 30_000;
