@@ -16,6 +16,23 @@ export const BUILTIN_BACKENDS: Readonly<Record<string, string>> = {
   redis: '@runonce/backend-redis',
 };
 
+type BackendModule = Record<string, unknown>;
+
+declare const RUNONCE_SEA_BUILD: boolean | undefined;
+/** True inside the standalone executable (the bundler defines it), which has no `import()` of files. */
+const RUNONCE_SEA = typeof RUNONCE_SEA_BUILD === 'boolean' && RUNONCE_SEA_BUILD;
+
+/**
+ * The built-in backends, each behind a static import specifier: a bundler
+ * can only carry what it can see, so `@runonce/cli`'s bundle holds each one
+ * (with its SDK) as a chunk of its own, loaded when that backend is chosen.
+ */
+const BUILTIN_LOADERS: Readonly<Record<string, () => Promise<BackendModule>>> = {
+  '@runonce/backend-ssm': () => import('@runonce/backend-ssm'),
+  '@runonce/backend-dynamodb': () => import('@runonce/backend-dynamodb'),
+  '@runonce/backend-redis': () => import('@runonce/backend-redis'),
+};
+
 export interface LoadedBackend {
   readonly backend: Backend;
   /** The backend package's exports (empty for the embedded file backend), for init and doctor. */
@@ -51,31 +68,75 @@ export async function openBackend(config: CliConfig): Promise<LoadedBackend> {
   return { backend, module: mod };
 }
 
-async function importBackendPackage(specifier: string, config: CliConfig): Promise<Record<string, unknown>> {
-  const isPath = /^(\.{1,2}\/|\/)/.test(specifier);
-  if (!isPath && !/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i.test(specifier)) {
-    throw new UsageError(
-      `unknown backend ${JSON.stringify(specifier)}: use file, ssm, dynamodb, redis, or the name of a backend package`,
-    );
+async function importBackendPackage(specifier: string, config: CliConfig): Promise<BackendModule> {
+  const builtin = BUILTIN_LOADERS[specifier];
+  if (builtin) return builtin();
+  if (isPath(specifier)) return importFile(resolve(specifier));
+  if (!looksLikeBackendPackage(specifier)) throw unknownBackend(specifier);
+  if (!RUNONCE_SEA) {
+    try {
+      return await import(specifier);
+    } catch (e) {
+      if (!isNotFound(e, specifier)) throw e;
+    }
   }
-  if (isPath) return import(pathToFileURL(resolve(specifier)).href);
+  // A third-party backend installed in the project rather than beside the CLI
+  // (always so for the standalone executable, which has no node_modules).
+  let resolved: string | undefined;
   try {
-    return await import(specifier);
+    resolved = createRequire(join(process.cwd(), 'package.json')).resolve(specifier);
   } catch (e) {
     if (!isNotFound(e, specifier)) throw e;
   }
-  // A third-party backend installed in the project rather than beside the CLI.
-  try {
-    const resolved = createRequire(join(process.cwd(), 'package.json')).resolve(specifier);
-    return await import(pathToFileURL(resolved).href);
-  } catch (e) {
-    if (!isNotFound(e, specifier)) throw e;
-  }
-  const builtin = Object.values(BUILTIN_BACKENDS).includes(specifier);
+  if (resolved !== undefined) return importFile(resolved);
   throw new ConfigError(
-    `backend ${JSON.stringify(config.backend)}: package ${specifier} is not installed` +
-      (builtin ? ` (install it beside @runonce/cli: npm i ${specifier})` : ' (install it in this project)'),
+    `backend ${JSON.stringify(config.backend)}: package ${specifier} is not installed (install it in this project)`,
   );
+}
+
+/**
+ * A backend module from a file. The standalone executable cannot `import()`,
+ * but Node's `require` loads ES modules (without top-level await) as well.
+ */
+async function importFile(path: string): Promise<BackendModule> {
+  if (RUNONCE_SEA) return createRequire(path)(path) as BackendModule;
+  return import(pathToFileURL(path).href);
+}
+
+const isPath = (specifier: string): boolean => /^(\.{1,2}\/|\/)/.test(specifier);
+
+/** SPEC: a package name is `@scope/name` or holds `runonce-backend`; anything else is a typo, never an import. */
+function looksLikeBackendPackage(specifier: string): boolean {
+  const name = /^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i;
+  return name.test(specifier) && (specifier.startsWith('@') || specifier.includes('runonce-backend'));
+}
+
+function unknownBackend(name: string): UsageError {
+  const known = ['file', ...Object.keys(BUILTIN_BACKENDS)];
+  const near = known
+    .map((k) => ({ k, d: editDistance(name.toLowerCase(), k) }))
+    .filter(({ k, d }) => d <= Math.max(2, Math.floor(k.length / 3)) || k.startsWith(name.toLowerCase()))
+    .sort((a, b) => a.d - b.d)[0];
+  return new UsageError(
+    `unknown backend ${JSON.stringify(name)}${near ? ` (did you mean ${near.k}?)` : ''}: use ${known.join(', ')}, ` +
+      'or a backend package (a scoped name like @acme/runonce-backend-etcd, or a name containing runonce-backend)',
+  );
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length] as number;
 }
 
 function isNotFound(e: unknown, specifier: string): boolean {

@@ -240,6 +240,20 @@ describe('bad input never runs the command', () => {
     expect(lines(marker)).toEqual([]);
   });
 
+  it('a typo of a built-in backend → 64 with a suggestion, and nothing imported or run', async () => {
+    const { env, work, marker } = sandbox();
+    // a package by that name beside the CLI would be imported if the name were taken for a package
+    const r = await runonce(['exec', 'ok', '--backend', 'dynamo', '--', 'sh', '-c', `echo ran >> ${marker}`], env, work);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toContain('unknown backend "dynamo" (did you mean dynamodb?)');
+    expect(r.stderr).toContain('file, ssm, dynamodb, redis');
+    expect(r.stderr).not.toContain('install');
+    expect(lines(marker)).toEqual([]);
+    const plain = await runonce(['exec', 'ok', '--backend', 'mybackend', '--', 'true'], env, work);
+    expect(plain.code).toBe(64);
+    expect(plain.stderr).toContain('unknown backend "mybackend":');
+  });
+
   it('an unknown backend package → 78 saying it is not installed', async () => {
     const { env } = sandbox();
     const r = await runonce(['exec', 'ok', '--backend', 'runonce-backend-nope', '--', 'true'], env);
