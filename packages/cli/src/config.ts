@@ -172,7 +172,10 @@ function parseJson(text: string, path: string): unknown {
 // The yaml package is loaded only for a YAML file: the skip path must stay light.
 let yamlParse: ((text: string) => unknown) | undefined;
 export async function preloadYaml(): Promise<void> {
-  yamlParse ??= (await import('yaml')).parse;
+  if (yamlParse) return;
+  const yaml = await import('yaml');
+  // The npm bundle hands this CommonJS package over as a default export only.
+  yamlParse = yaml.parse ?? (yaml as unknown as { default: typeof yaml }).default.parse;
 }
 
 function parseYaml(text: string, path: string): unknown {

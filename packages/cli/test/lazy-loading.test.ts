@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BIN, sandbox } from './helpers.js';
@@ -26,10 +27,31 @@ function packagesLoaded(args: string[], env: NodeJS.ProcessEnv): Promise<string[
 }
 
 describe('only the chosen backend is loaded', () => {
-  it('the file backend skip path loads no package at all (no inversify, yaml or SDK)', async () => {
+  it('the file backend skip path loads core and nothing else (no inversify, yaml or SDK)', async () => {
     const { env } = sandbox();
-    expect(await packagesLoaded(['exec', 't', '--', 'true'], env)).toEqual([]);
-    expect(await packagesLoaded(['exec', 't', '--', 'true'], env)).toEqual([]);
+    expect(await packagesLoaded(['exec', 't', '--', 'true'], env)).toEqual(['@runonce/core']);
+    expect(await packagesLoaded(['exec', 't', '--', 'true'], env)).toEqual(['@runonce/core']);
+  });
+
+  it('the bundle holds every built-in backend with its SDK, each in chunks of its own', () => {
+    const meta: Record<string, string[]> = JSON.parse(
+      readFileSync(new URL('../dist/bundle/meta.json', import.meta.url), 'utf8'),
+    );
+    const home = (pkg: string) => Object.keys(meta).filter((file) => meta[file]?.includes(pkg));
+    for (const pkg of [
+      '@runonce/backend-ssm',
+      '@aws-sdk/client-ssm',
+      '@runonce/backend-dynamodb',
+      '@aws-sdk/client-dynamodb',
+      '@runonce/backend-redis',
+      'ioredis',
+      'inversify',
+      'yaml',
+    ]) {
+      expect(home(pkg), pkg).not.toEqual([]);
+      expect(home(pkg), pkg).not.toContain('runonce.js');
+    }
+    expect(home('@aws-sdk/client-ssm')).not.toEqual(home('@aws-sdk/client-dynamodb'));
   });
 
   it('redis loads ioredis and inversify, no AWS SDK', async () => {
