@@ -12,7 +12,8 @@ export default defineConfig({
   description: 'Run a deployment task exactly once per deployment across a fleet; a fenced distributed lock.',
   // Kept explicit: a dead link fails the build (and so CI).
   ignoreDeadLinks: false,
-  cleanUrls: true,
+  // Links end in .html, so the built site works from any static file server (or S3) as it is.
+  cleanUrls: false,
   // backends/README.md is that folder's landing page.
   rewrites: { 'backends/README.md': 'backends/index.md' },
   themeConfig: {
@@ -28,6 +29,7 @@ export default defineConfig({
         text: 'Introduction',
         items: [
           { text: 'Getting started', link: '/getting-started' },
+          { text: 'Install', link: '/install' },
           { text: 'Concepts', link: '/concepts' },
           ...guarantees,
         ],
@@ -51,6 +53,7 @@ export default defineConfig({
           { text: 'Library', link: '/library' },
           { text: 'Library API (checked)', link: '/reference/api' },
           { text: 'Troubleshooting', link: '/troubleshooting' },
+          { text: 'Releasing', link: '/releasing' },
         ],
       },
       {

@@ -1,7 +1,9 @@
 # Sourced by the hook scripts: the settings every instance shares.
 # (Or put them in /srv/shop/runonce.config.yaml: flags > environment > config file.)
 # Values already in the environment win (examples/odoo-upgrade runs these hooks on the file backend).
-export RUNONCE_BACKEND="${RUNONCE_BACKEND:-ssm}"        # ssm needs @runonce/backend-ssm installed beside @runonce/cli
+export RUNONCE_BACKEND="${RUNONCE_BACKEND:-ssm}"        # built into runonce, like dynamodb and redis
+# install-runonce.sh (BeforeInstall) puts runonce here; the agent's hooks get the PATH of /etc/profile.
+case ":$PATH:" in *":${RUNONCE_INSTALL_DIR:-/usr/local/bin}:"*) ;; *) export PATH="${RUNONCE_INSTALL_DIR:-/usr/local/bin}:$PATH" ;; esac
 export RUNONCE_NAMESPACE="${RUNONCE_NAMESPACE:-shop-prod}"  # one per app and environment
 export RUNONCE_SSM_PREFIX="${RUNONCE_SSM_PREFIX:-/runonce}"
 export AWS_REGION="${AWS_REGION:-eu-west-1}"

@@ -14,7 +14,8 @@ export const backendOptions: readonly OptionDef[] = [
     env: 'RUNONCE_BACKEND',
     default: 'file',
     configKey: 'backend',
-    description: 'file, ssm, dynamodb, redis, or a package exporting a backend ContainerModule',
+    description:
+      'file, ssm, dynamodb, redis (all built in), or a backend package: @scope/name or a name containing runonce-backend',
   },
   {
     name: 'namespace',
