@@ -243,7 +243,11 @@ describe('bad input never runs the command', () => {
   it('a typo of a built-in backend → 64 with a suggestion, and nothing imported or run', async () => {
     const { env, work, marker } = sandbox();
     // a package by that name beside the CLI would be imported if the name were taken for a package
-    const r = await runonce(['exec', 'ok', '--backend', 'dynamo', '--', 'sh', '-c', `echo ran >> ${marker}`], env, work);
+    const r = await runonce(
+      ['exec', 'ok', '--backend', 'dynamo', '--', 'sh', '-c', `echo ran >> ${marker}`],
+      env,
+      work,
+    );
     expect(r.code, r.stderr).toBe(64);
     expect(r.stderr).toContain('unknown backend "dynamo" (did you mean dynamodb?)');
     expect(r.stderr).toContain('file, ssm, dynamodb, redis');
