@@ -11,7 +11,7 @@
  *
  * Parts (each says in its own file how it measures):
  *   parts/race.ts        hand-written SSM flag vs runonce exec, N instances racing
- *   parts/skip-cost.ts   the skip path vs node -e 0 and one aws ssm get-parameter
+ *   parts/skip-cost.ts   the skip path (npm CLI and standalone executable) vs node -e 0 and one aws ssm get-parameter
  *   parts/calls.ts       backend calls per operation, every backend
  *   ssm-calls.ts         SSM API requests per operation (child process)
  *   redis-lock.ts        Redis lock throughput vs redis-semaphore and redlock (child process)
@@ -23,8 +23,8 @@
  * the parts that need it are reported missing and the rest still runs.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { arch, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -143,6 +143,25 @@ results.setup.dynamodb = dynamo.source === 'local' ? 'dynalite, local' : dynamo.
 results.setup.redis =
   redis.source === 'local' ? `redis-server${redisVersion ? ` ${redisVersion}` : ''}, local` : redis.source;
 
+/**
+ * The standalone executable, made by `pnpm release:pack` (without its build:
+ * done above) when it is missing or older than the CLI's bundle; undefined,
+ * with the reason in the report, when it cannot be made.
+ */
+function standaloneExecutable(): string | undefined {
+  const exe = join(ROOT, `dist/release/runonce-linux-${arch()}`);
+  const bundle = join(ROOT, 'packages/cli/dist/sea/runonce.cjs');
+  if (!existsSync(exe) || (existsSync(bundle) && statSync(bundle).mtimeMs > statSync(exe).mtimeMs)) {
+    log('pnpm release:pack --no-build (the standalone executable)');
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/release-pack.mjs'), '--no-build'], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      results.missing['standalone executable'] = `release:pack failed: ${r.stderr.trim().split('\n').at(-1)}`;
+      return undefined;
+    }
+  }
+  return exe;
+}
+
 /** Run a bench script of this folder as a child, against our servers; returns its JSON output. */
 function child(script: string, scriptArgs: string[], out: string): unknown {
   const r = spawnSync(process.execPath, [join(HERE, script), ...scriptArgs], {
@@ -219,7 +238,13 @@ try {
   });
 
   await part('skip path', () => {
-    results.skip = skipCost({ ssmUrl: ssm.url, aws: aws.ok ? aws.path : undefined, cli: CLI, runs: num('skip-runs') });
+    results.skip = skipCost({
+      ssmUrl: ssm.url,
+      aws: aws.ok ? aws.path : undefined,
+      cli: CLI,
+      standalone: standaloneExecutable(),
+      runs: num('skip-runs'),
+    });
     if (!aws.ok) results.missing['skip path vs aws ssm get-parameter'] = aws.why;
   });
 

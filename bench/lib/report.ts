@@ -87,6 +87,17 @@ export function ratioRows(r: BenchResults): Row[] {
         better: 'lower',
       });
     }
+    if (m.seaSkip !== undefined && m.node !== undefined) {
+      const size = r.skip.standaloneBytes === undefined ? '' : `, ${(r.skip.standaloneBytes / 1e6).toFixed(0)} MB`;
+      rows.push({
+        section,
+        measure: `standalone executable exec (file${size}) vs bare node -e 0 (goal <= 1.5)`,
+        runonce: ms(m.seaSkip),
+        baseline: ms(m.node),
+        ratio: ratio(m.seaSkip, m.node),
+        better: 'lower',
+      });
+    }
     if (m.ssmSkip !== undefined && m.node !== undefined) {
       rows.push({
         section,
@@ -328,7 +339,8 @@ export function markdownReport(r: BenchResults): string {
         'One process per sample, spawned one after another and interleaved (one of each per turn).',
         'The skip path is `runonce exec probe -- true` on a task already done: it reads the generation',
         'pointer and the scope, then exits 0. `aws ssm get-parameter` is what the hand-written hook spends',
-        'to learn the same thing.',
+        'to learn the same thing. The standalone executable (`pnpm release:pack`, a Node single executable',
+        'application with its code cache) runs the same skip on the same state directory, with no Node installed.',
       ].join('\n'),
     );
     parts.push(
@@ -514,14 +526,14 @@ export function svgReport(r: BenchResults): string {
   }
   if (r.skip) {
     const m = r.skip.median;
-    const order: SkipVariant[] = ['node', 'fileSkip', 'ssmSkip', 'awsGet'];
+    const order: SkipVariant[] = ['node', 'fileSkip', 'seaSkip', 'ssmSkip', 'awsGet'];
     const bars = order
       .filter((k) => m[k] !== undefined)
       .map((k) => ({
         label: SKIP_LABELS[k],
         value: m[k] as number,
         text: ms(m[k] as number),
-        ours: k === 'fileSkip' || k === 'ssmSkip',
+        ours: k !== 'node' && k !== 'awsGet',
       }));
     panels.push((y) => barPanel(y, `Skip path: one process, task already done (median of ${r.skip?.runs})`, bars));
   }

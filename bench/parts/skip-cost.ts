@@ -1,10 +1,11 @@
 /**
  * The skip path's cost: `runonce exec` on a task already done, on the file
- * backend and on SSM (moto), against a bare `node -e 0` and one
+ * backend (the npm CLI and the standalone executable) and on SSM (moto),
+ * against a bare `node -e 0` and one
  * `aws ssm get-parameter` (what the hand-written hook spends to learn the same
  * thing). Interleaved, one of each per turn, so machine noise hits all alike.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, timeRun } from '../lib/proc.ts';
@@ -14,20 +15,25 @@ export interface SkipOptions {
   ssmUrl: string;
   aws: string | undefined;
   cli: string;
+  /** The standalone executable (`pnpm release:pack`), when there is one. */
+  standalone: string | undefined;
   runs: number;
 }
 
-export type SkipVariant = 'node' | 'fileSkip' | 'ssmSkip' | 'awsGet';
+export type SkipVariant = 'node' | 'fileSkip' | 'seaSkip' | 'ssmSkip' | 'awsGet';
 
 export const SKIP_LABELS: Record<SkipVariant, string> = {
   node: 'node -e 0',
   fileSkip: 'runonce exec, skip (file)',
+  seaSkip: 'standalone runonce-linux exec, skip (file)',
   ssmSkip: 'runonce exec, skip (SSM)',
   awsGet: 'aws ssm get-parameter',
 };
 
 export interface SkipResult {
   runs: number;
+  /** The standalone executable's size in bytes, when it was measured. */
+  standaloneBytes?: number;
   samples: Partial<Record<SkipVariant, number[]>>;
   median: Partial<Record<SkipVariant, number>>;
 }
@@ -55,6 +61,9 @@ export function skipCost(o: SkipOptions): SkipResult {
     ['fileSkip', process.execPath, [o.cli, 'exec', 'probe', '--backend', 'file', '--', 'true']],
     ['ssmSkip', process.execPath, [o.cli, 'exec', 'probe', '--backend', 'ssm', '--', 'true']],
   ];
+  // The same task and state directory as fileSkip: the standalone executable skips what the npm CLI ran.
+  if (o.standalone)
+    commands.splice(2, 0, ['seaSkip', o.standalone, ['exec', 'probe', '--backend', 'file', '--', 'true']]);
   if (o.aws) {
     commands.push(['awsGet', o.aws, ['ssm', 'get-parameter', '--endpoint-url', o.ssmUrl, '--name', param]]);
     run(
@@ -75,7 +84,12 @@ export function skipCost(o: SkipOptions): SkipResult {
     }
     const med: Partial<Record<SkipVariant, number>> = {};
     for (const [variant, xs] of Object.entries(samples)) med[variant as SkipVariant] = median(xs);
-    return { runs: o.runs, samples, median: med };
+    return {
+      runs: o.runs,
+      samples,
+      median: med,
+      ...(o.standalone ? { standaloneBytes: statSync(o.standalone).size } : {}),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
