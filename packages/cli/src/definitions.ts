@@ -290,7 +290,7 @@ export function formatMainHelp(version: string): string {
     'Commands:',
     ...Object.values(commands).map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
-    'Run `runonce <command> --help` for its options and examples.',
+    'Run `runonce <command> --help` for its options and examples; `runonce --version` (-v, -V) prints the version.',
     '',
     'Example:',
     '  runonce exec db-migration -- python manage.py migrate --noinput',

@@ -21,7 +21,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       else (name === undefined ? io.stderr : io.stdout).write(formatMainHelp(VERSION));
       return name === undefined ? ExitCode.usage : ExitCode.ok;
     }
-    if (name === '--version' || name === '-V') {
+    if (name === '--version' || name === '-V' || name === '-v') {
       io.stdout.write(`${VERSION}\n`);
       return ExitCode.ok;
     }

@@ -209,7 +209,14 @@ describe('help', () => {
     expect(none.code).toBe(64);
     expect(none.stderr).toContain('Commands:');
     expect((await runonce(['exce', 't', '--', 'true'])).code).toBe(64);
-    expect((await runonce(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    for (const flag of ['--version', '-V', '-v']) {
+      const r = await runonce([flag]);
+      expect({ flag, code: r.code, stdout: r.stdout }).toMatchObject({
+        flag,
+        code: 0,
+        stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/),
+      });
+    }
   });
 });
 
