@@ -4,7 +4,7 @@
 // runonce-linux-<arch>, and SHA256SUMS over all of them. Nothing is published
 // (docs/releasing.md says how a maintainer does that).
 //
-//   node scripts/release-pack.mjs [--arch x64|arm64] [--out DIR] [--no-build]
+//   node scripts/release-pack.mjs [--arch x64|arm64|x64,arm64] [--out DIR] [--no-build]
 //
 // The executable is a Node single executable application: the CLI's
 // CommonJS bundle (packages/cli/dist/sea/: the main script, and each backend,
@@ -44,8 +44,8 @@ const { values: args } = parseArgs({
     'no-build': { type: 'boolean', default: false },
   },
 });
-const arch = args.arch;
-if (arch !== 'x64' && arch !== 'arm64') fail(`--arch must be x64 or arm64, got ${arch}`);
+const arches = [...new Set(args.arch.split(','))];
+for (const a of arches) if (a !== 'x64' && a !== 'arm64') fail(`--arch takes x64, arm64 or both (x64,arm64), got ${a}`);
 const out = resolve(args.out);
 const log = (line) => process.stderr.write(`release: ${line}\n`);
 
@@ -80,35 +80,40 @@ for (const file of readdirSync(out).filter((f) => f.endsWith('.tgz'))) {
 // Written by packages/cli/build.mjs: the main script and one asset per lazily loaded package.
 const seaDir = join(ROOT, 'packages/cli/dist/sea');
 const seaConfig = JSON.parse(readFileSync(join(seaDir, 'sea-config.json'), 'utf8'));
-const work = mkdtempSync(join(tmpdir(), 'runonce-sea-'));
-try {
-  const cross = arch !== hostArch();
-  const blob = join(work, 'sea.blob');
-  writeFileSync(
-    join(work, 'sea-config.json'),
-    JSON.stringify({
-      main: join(seaDir, seaConfig.main),
-      assets: Object.fromEntries(Object.entries(seaConfig.assets).map(([key, file]) => [key, join(seaDir, file)])),
-      output: blob,
-      disableExperimentalSEAWarning: true,
-      useSnapshot: false,
-      useCodeCache: !cross,
-    }),
-  );
-  quiet(process.execPath, ['--experimental-sea-config', join(work, 'sea-config.json')]);
-  const exe = join(out, `runonce-linux-${arch}`);
-  copyFileSync(cross ? nodeBinaryFor(arch, work) : realpathSync(process.execPath), exe);
-  chmodSync(exe, 0o755);
-  // postject's ELF writer warns about note sections it rewrites; its output is shown only if it fails.
-  const postject = join(dirname(createRequire(import.meta.url).resolve('postject')), 'cli.js');
-  quiet(process.execPath, [postject, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
-  if (!cross) {
-    const version = sh(exe, ['--version'], { env: {} }).trim();
-    const expected = JSON.parse(readFileSync(join(ROOT, 'packages/cli/package.json'), 'utf8')).version;
-    if (version !== expected) fail(`${exe} --version printed ${JSON.stringify(version)}, expected ${expected}`);
+for (const arch of arches) buildExecutable(arch);
+
+/** runonce-linux-<arch>: the blob made by this Node, injected into a copy of the Node binary for that arch. */
+function buildExecutable(arch) {
+  const work = mkdtempSync(join(tmpdir(), 'runonce-sea-'));
+  try {
+    const cross = arch !== hostArch();
+    const blob = join(work, 'sea.blob');
+    writeFileSync(
+      join(work, 'sea-config.json'),
+      JSON.stringify({
+        main: join(seaDir, seaConfig.main),
+        assets: Object.fromEntries(Object.entries(seaConfig.assets).map(([key, file]) => [key, join(seaDir, file)])),
+        output: blob,
+        disableExperimentalSEAWarning: true,
+        useSnapshot: false,
+        useCodeCache: !cross,
+      }),
+    );
+    quiet(process.execPath, ['--experimental-sea-config', join(work, 'sea-config.json')]);
+    const exe = join(out, `runonce-linux-${arch}`);
+    copyFileSync(cross ? nodeBinaryFor(arch, work) : realpathSync(process.execPath), exe);
+    chmodSync(exe, 0o755);
+    // postject's ELF writer warns about note sections it rewrites; its output is shown only if it fails.
+    const postject = join(dirname(createRequire(import.meta.url).resolve('postject')), 'cli.js');
+    quiet(process.execPath, [postject, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
+    if (!cross) {
+      const version = sh(exe, ['--version'], { env: {} }).trim();
+      const expected = JSON.parse(readFileSync(join(ROOT, 'packages/cli/package.json'), 'utf8')).version;
+      if (version !== expected) fail(`${exe} --version printed ${JSON.stringify(version)}, expected ${expected}`);
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-} finally {
-  rmSync(work, { recursive: true, force: true });
 }
 
 // --- SHA256SUMS -----------------------------------------------------------------

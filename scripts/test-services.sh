@@ -7,6 +7,10 @@
 #   1. apt packages: python3 + venv (for moto), redis-server
 #   2. moto_server in <repo>/.venv-moto (SSM and DynamoDB emulator, pinned)
 #   3. print what was found
+#   4. openssl (the Redis TLS test)
+#   5. qemu-user and the other architecture's C library, so the release check
+#      can run the standalone executable built for the other architecture
+#      (arm64 on x64 machines)
 #
 # dynalite (the other DynamoDB emulator) comes from npm with `pnpm install`.
 set -euo pipefail
@@ -63,3 +67,19 @@ if ! command -v openssl >/dev/null 2>&1; then
   apt_install openssl
 fi
 echo "test-services: openssl      $(command -v openssl) ($(openssl version | cut -d' ' -f2))"
+
+# --- 5. qemu-user: run the other architecture's standalone executable -----------
+case "$(uname -m)" in
+  x86_64) other_arch=arm64 qemu=qemu-aarch64-static ;;
+  aarch64) other_arch=amd64 qemu=qemu-x86_64-static ;;
+  *) other_arch="" qemu="" ;;
+esac
+if [ -n "$qemu" ]; then
+  if ! command -v "$qemu" >/dev/null 2>&1 || ! dpkg -s "libc6:$other_arch" >/dev/null 2>&1; then
+    echo "test-services: installing $qemu and libc6:$other_arch from apt"
+    $SUDO dpkg --add-architecture "$other_arch"
+    apt_updated=""
+    apt_install qemu-user-static "libc6:$other_arch" "libstdc++6:$other_arch" "libgcc-s1:$other_arch"
+  fi
+  echo "test-services: $qemu $(command -v "$qemu") ($("$qemu" --version | head -1 | sed 's/.*version //'))"
+fi

@@ -10,7 +10,8 @@ import { ROOT } from './helpers.js';
  */
 export default function setup(): void {
   const t0 = performance.now();
-  const args = [join(ROOT, 'scripts/release-pack.mjs')];
+  // Both executables: the other architecture's runs under qemu-user (scripts/test-services.sh installs it).
+  const args = [join(ROOT, 'scripts/release-pack.mjs'), '--arch', 'x64,arm64'];
   if (process.env.RUNONCE_RELEASE_BUILD !== '1') args.push('--no-build');
   execFileSync(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   process.stderr.write(`release-check: release:pack took ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);

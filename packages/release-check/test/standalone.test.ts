@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { provideRedis, type Service } from '@runonce/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lines, namespace, RELEASE, type Result, run, scratch, VERSION } from './helpers.js';
 
-// The standalone executable, run as `env -i runonce-linux-<arch> …`: no PATH
+// The standalone executables, run as `env -i runonce-linux-<arch> …`: no PATH
 // at all, so no Node could be found even if it were wanted. Commands are
-// given by absolute path for the same reason.
-const exe = join(RELEASE, `runonce-linux-${arch()}`);
+// given by absolute path for the same reason. The other architecture's (arm64
+// on x64 machines) runs under qemu-user, which scripts/test-services.sh
+// installs with that architecture's C library.
 const work = scratch('sea');
 let redis: Service;
 beforeAll(async () => {
@@ -17,34 +18,45 @@ beforeAll(async () => {
 });
 afterAll(() => redis?.stop());
 
-function standalone(args: readonly string[], vars: Record<string, string> = {}): Promise<Result> {
-  const assignments = Object.entries({ HOME: work, NO_COLOR: '1', ...vars }).map(([k, v]) => `${k}=${v}`);
-  return run('/usr/bin/env', ['-i', ...assignments, exe, ...args], { env: {}, cwd: work });
-}
+const QEMU: Record<string, string> = { x64: 'qemu-x86_64-static', arm64: 'qemu-aarch64-static' };
+const targets = [arch(), arch() === 'x64' ? 'arm64' : 'x64'].map((target) => ({
+  target,
+  exe: join(RELEASE, `runonce-linux-${target}`),
+  emulator: target === arch() ? undefined : `/usr/bin/${QEMU[target]}`,
+}));
 
-async function runsThenSkips(vars: Record<string, string>): Promise<void> {
-  const marker = join(work, `marker-${vars.RUNONCE_NAMESPACE}`);
-  const command = ['--', '/bin/sh', '-c', `echo ran >> ${marker}`];
-  const first = await standalone(['exec', 'db-migration', ...command], vars);
-  expect(first.code, first.stderr).toBe(0);
-  const second = await standalone(['exec', 'db-migration', ...command], vars);
-  expect(second.code, second.stderr).toBe(0);
-  expect(second.stderr).toMatch(/done on .*skipping/);
-  expect(lines(marker)).toEqual(['ran']);
-  const status = await standalone(['status', 'db-migration', '--json'], vars);
-  expect(status.code, status.stderr).toBe(0);
-  expect(JSON.parse(status.stdout)).toMatchObject({ state: 'done', attempts: [{ attempt: 1, state: 'done' }] });
-}
+describe.each(targets)('the standalone executable runonce-linux-$target', ({ target, exe, emulator }) => {
+  function standalone(args: readonly string[], vars: Record<string, string> = {}): Promise<Result> {
+    const assignments = Object.entries({ HOME: work, NO_COLOR: '1', ...vars }).map(([k, v]) => `${k}=${v}`);
+    const program = emulator ? [emulator, exe] : [exe];
+    return run('/usr/bin/env', ['-i', ...assignments, ...program, ...args], { env: {}, cwd: work });
+  }
 
-describe(`the standalone executable (runonce-linux-${arch()})`, () => {
+  async function runsThenSkips(vars: Record<string, string>): Promise<void> {
+    const marker = join(work, `marker-${vars.RUNONCE_NAMESPACE}`);
+    const command = ['--', '/bin/sh', '-c', `echo ran >> ${marker}`];
+    const first = await standalone(['exec', 'db-migration', ...command], vars);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await standalone(['exec', 'db-migration', ...command], vars);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/done on .*skipping/);
+    expect(lines(marker)).toEqual(['ran']);
+    const status = await standalone(['status', 'db-migration', '--json'], vars);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ state: 'done', attempts: [{ attempt: 1, state: 'done' }] });
+  }
+
   it('is listed in SHA256SUMS with its true sum', () => {
     const sums = readFileSync(join(RELEASE, 'SHA256SUMS'), 'utf8');
     const sum = createHash('sha256').update(readFileSync(exe)).digest('hex');
-    expect(sums).toContain(`${sum}  runonce-linux-${arch()}\n`);
+    expect(sums).toContain(`${sum}  runonce-linux-${target}\n`);
     expect(statSync(exe).mode & 0o111).not.toBe(0);
   });
 
   it('--version, with no environment at all', async () => {
+    if (emulator && !existsSync(emulator)) {
+      throw new Error(`${emulator} is missing: bash scripts/test-services.sh installs it (qemu-user-static)`);
+    }
     const r = await standalone(['--version']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(VERSION);
@@ -52,7 +64,7 @@ describe(`the standalone executable (runonce-linux-${arch()})`, () => {
   });
 
   it('file backend: exec runs, exec skips, status --json', async () => {
-    await runsThenSkips({ RUNONCE_FILE_DIR: join(work, 'state'), RUNONCE_NAMESPACE: namespace() });
+    await runsThenSkips({ RUNONCE_FILE_DIR: join(work, `state-${target}`), RUNONCE_NAMESPACE: namespace() });
   });
 
   it('redis backend: the backend and its client are inside the one file', async () => {
