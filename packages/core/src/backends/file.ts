@@ -9,7 +9,7 @@ import {
   RunOnceError,
   ValidationError,
 } from '../errors.js';
-import { link, mkdir, type OpenFile, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from './fs-async.js';
+import { link, mkdirs, type OpenFile, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from './fs-async.js';
 
 export interface FileBackendOptions {
   /** The directory that holds every record. Created (0700) on first use. */
@@ -240,7 +240,7 @@ export class FileBackend implements Backend {
   /** Creates the root once; a root that cannot be made is an unusable backend. */
   async #ready(): Promise<void> {
     if (this.#closed) throw new ValidationError('file backend is closed');
-    this.#rootReady ??= mkdir(this.dir, { recursive: true, mode: DIR_MODE }).then(
+    this.#rootReady ??= mkdirs(this.dir, DIR_MODE).then(
       () => undefined,
       (e: unknown) => {
         this.#rootReady = undefined; // try again next time: the disk may come back
@@ -251,7 +251,7 @@ export class FileBackend implements Backend {
   }
 
   async #ensureDir(dir: string): Promise<void> {
-    const first = await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    const first = await mkdirs(dir, DIR_MODE);
     if (first === undefined) return;
     // New directories: make their entries durable, from the first one created up to the slots dir.
     for (let d = dirname(first); ; d = join(d, relative(d, dir).split(sep)[0] as string)) {

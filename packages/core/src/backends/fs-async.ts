@@ -5,7 +5,8 @@
  * by every `runonce exec` on the skip path, where the callback API is
  * already loaded with Node itself.
  */
-import type { BigIntStats, Dirent, MakeDirectoryOptions, RmOptions, Stats } from 'node:fs';
+import type { BigIntStats, Dirent, RmOptions, Stats } from 'node:fs';
+import { dirname } from 'node:path';
 
 const fs = process.getBuiltinModule('node:fs');
 
@@ -17,8 +18,51 @@ function call<T>(start: (done: Callback<T>) => void): Promise<T> {
   });
 }
 
-export const mkdir = (path: string, options: MakeDirectoryOptions & { recursive: true }): Promise<string | undefined> =>
-  call((done) => fs.mkdir(path, options, done));
+const mkdirOne = (path: string, mode: number): Promise<void> =>
+  call<void>((done) => fs.mkdir(path, { mode }, (e) => done(e, undefined)));
+
+/**
+ * `mkdir -p`, one level at a time; returns the first directory it made, as
+ * Node's `recursive: true` does. Not that option itself: where mkdir answers
+ * ENOENT under a parent that exists (/proc, sysfs), Node's recursive mkdir
+ * climbs to the parent, finds it there, tries the child again, and so spins
+ * for ever on a thread of its pool, where no signal can stop it. Here such a
+ * mkdir fails, as do a path through a regular file (ENOTDIR) and a
+ * read-only or forbidden place (EROFS, EACCES).
+ */
+export async function mkdirs(path: string, mode: number): Promise<string | undefined> {
+  const missing: string[] = [];
+  for (let dir = path; ; ) {
+    const info = await stat(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw e;
+    });
+    if (info) {
+      if (!info.isDirectory()) {
+        throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${path}' (${dir} is a file)`), {
+          code: 'ENOTDIR',
+          path: dir,
+        });
+      }
+      break;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    missing.push(dir);
+    dir = parent;
+  }
+  let first: string | undefined;
+  for (const dir of missing.reverse()) {
+    try {
+      await mkdirOne(dir, mode);
+      first ??= dir;
+    } catch (e) {
+      // another process made it meanwhile: fine, it is a directory or the next level fails
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  return first;
+}
 
 export const readFile = (path: string, encoding: 'utf8'): Promise<string> =>
   call((done) => fs.readFile(path, encoding, done));
