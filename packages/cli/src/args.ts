@@ -89,8 +89,17 @@ export function parseArgs(def: CommandDef, argv: readonly string[]): ParsedArgs 
       }
       let value = inline;
       if (value === undefined) {
-        if (i + 1 >= argv.length) throw new UsageError(`${def.name}: --${opt.name} needs a value ${opt.value ?? ''}`);
-        value = argv[++i] as string;
+        const next = argv[i + 1];
+        // `--scope $UNSET -- cmd` reaches us as `--scope -- cmd`: the value is missing, not `--`.
+        if (next === undefined || next === '--' || (next.startsWith('-') && next !== '-')) {
+          const got = next === undefined ? '' : ` (got ${JSON.stringify(next)}: a value never starts with -)`;
+          throw new UsageError(`${def.name}: --${opt.name} needs a value${opt.value ? ` ${opt.value}` : ''}${got}`);
+        }
+        value = next;
+        i++;
+      }
+      if (value === '') {
+        throw new UsageError(`${def.name}: --${opt.name} is empty; give it a value or leave it out`);
       }
       options[opt.name] = value;
       continue;
@@ -135,6 +144,12 @@ export function formatHelp(def: CommandDef): string {
     rows.push(['-h, --help', 'show this help']);
     const width = Math.max(...rows.map(([l]) => l.length)) + 2;
     for (const [l, r] of rows) lines.push(`  ${l.padEnd(width)}${r}`);
+    lines.push(
+      '',
+      'Flags win over the environment, the environment over the config file. A value never starts with -',
+      '(so `--scope -- cmd` is an error, not the scope "--"), and an empty one is refused, as a flag',
+      '(--scope "") or from the environment (RUNONCE_SCOPE=): unset the variable instead.',
+    );
   }
   if (def.examples.length) {
     lines.push('', 'Examples:');

@@ -2,19 +2,15 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Backend, ConfigError, createFileBackend, UsageError } from '@runonce/core';
+import { BUILTIN_BACKENDS, isPath, looksLikeBackendPackage, unknownBackend } from './backend-names.js';
 import type { CliConfig } from './config.js';
+
+export { BUILTIN_BACKENDS } from './backend-names.js';
 
 /** The service identifier a backend package binds its factory under (see docs/backends/custom.md). */
 export const BackendFactoryId: symbol = Symbol.for('runonce.BackendFactory');
 
 export type BackendFactory = (config: CliConfig) => Backend | Promise<Backend>;
-
-/** Backend names the CLI knows, and the package that provides each. */
-export const BUILTIN_BACKENDS: Readonly<Record<string, string>> = {
-  ssm: '@runonce/backend-ssm',
-  dynamodb: '@runonce/backend-dynamodb',
-  redis: '@runonce/backend-redis',
-};
 
 type BackendModule = Record<string, unknown>;
 
@@ -101,42 +97,6 @@ async function importBackendPackage(specifier: string, config: CliConfig): Promi
 async function importFile(path: string): Promise<BackendModule> {
   if (RUNONCE_SEA) return createRequire(path)(path) as BackendModule;
   return import(pathToFileURL(path).href);
-}
-
-const isPath = (specifier: string): boolean => /^(\.{1,2}\/|\/)/.test(specifier);
-
-/** SPEC: a package name is `@scope/name` or holds `runonce-backend`; anything else is a typo, never an import. */
-function looksLikeBackendPackage(specifier: string): boolean {
-  const name = /^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i;
-  return name.test(specifier) && (specifier.startsWith('@') || specifier.includes('runonce-backend'));
-}
-
-function unknownBackend(name: string): UsageError {
-  const known = ['file', ...Object.keys(BUILTIN_BACKENDS)];
-  const near = known
-    .map((k) => ({ k, d: editDistance(name.toLowerCase(), k) }))
-    .filter(({ k, d }) => d <= Math.max(2, Math.floor(k.length / 3)) || k.startsWith(name.toLowerCase()))
-    .sort((a, b) => a.d - b.d)[0];
-  return new UsageError(
-    `unknown backend ${JSON.stringify(name)}${near ? ` (did you mean ${near.k}?)` : ''}: use ${known.join(', ')}, ` +
-      'or a backend package (a scoped name like @acme/runonce-backend-etcd, or a name containing runonce-backend)',
-  );
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        (prev[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = row;
-  }
-  return prev[b.length] as number;
 }
 
 function isNotFound(e: unknown, specifier: string): boolean {

@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, type OnBusy, parseDuration, UsageError, validateName, validateScope } from '@runonce/core';
 import type { OptionDef, ParsedArgs } from './args.js';
+import { checkBackendName } from './backend-names.js';
 import { commands } from './definitions.js';
 
 // Not `import … from 'node:fs'`: its ESM facade loads fs streams eagerly, ~4 ms of the skip path.
@@ -84,7 +85,7 @@ function defaultDir(env: NodeJS.ProcessEnv): string {
 }
 
 const SETTINGS = {
-  backend: { check: str, fallback: () => 'file' },
+  backend: { check: checked(checkBackendName), fallback: () => 'file' },
   namespace: { check: checked((v) => validateName('namespace', v)), fallback: () => 'default' },
   owner: { check: str, fallback: () => undefined },
   dir: { check: str, fallback: (e: Environment) => defaultDir(e.env) },
@@ -118,7 +119,9 @@ export function resolveConfig(args: Pick<ParsedArgs, 'options'>, environment: En
     const flag = opt ? args.options[opt.name] : undefined;
     if (flag !== undefined && opt) {
       out[key] = setting.check(flag, { kind: 'flag', label: `--${opt.name}` });
-    } else if (opt?.env && env[opt.env] !== undefined && env[opt.env] !== '') {
+    } else if (opt?.env && env[opt.env] !== undefined) {
+      // Empty is refused, as for a flag: `RUNONCE_SCOPE=` falling back to another scope would run or skip the wrong one.
+      if (env[opt.env] === '') throw new UsageError(`${opt.env} is set but empty; give it a value or unset it`);
       out[key] = setting.check(env[opt.env], { kind: 'env', label: opt.env });
     } else if (file && file[key] !== undefined) {
       out[key] = setting.check(file[key], { kind: 'file', label: `${path}: ${key}` });
@@ -137,7 +140,10 @@ function loadConfigFile(
   cwd: string,
 ): { file: Record<string, unknown> | undefined; path: string | undefined } {
   let path: string | undefined;
-  const explicit = typeof flag === 'string' ? flag : env.RUNONCE_CONFIG || undefined;
+  if (flag === undefined && env.RUNONCE_CONFIG === '') {
+    throw new UsageError('RUNONCE_CONFIG is set but empty; give it a value or unset it');
+  }
+  const explicit = typeof flag === 'string' ? flag : env.RUNONCE_CONFIG;
   if (explicit) {
     path = resolve(cwd, explicit);
     if (!existsSync(path)) throw new ConfigError(`config file ${path} does not exist`);
