@@ -169,6 +169,21 @@ export class Reporter {
   }
 }
 
+/**
+ * A command as a shell would need it typed, for the lines people read:
+ * `sh -c 'echo migrating; sleep 1'`, never `sh -c echo migrating; sleep 1`.
+ * With --shell the words are one script for `sh -c`, so that is what is shown.
+ */
+export function commandLine(argv: readonly string[], shell: boolean): string {
+  const words = shell ? ['sh', '-c', argv.join(' ')] : argv;
+  return words.map(shellWord).join(' ');
+}
+
+function shellWord(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
 /** `12:01:33` in local time, for "done on X at 12:01:33". */
 export function clockTime(iso: string | undefined): string {
   if (!iso) return '?';

@@ -240,6 +240,56 @@ describe('bad input never runs the command', () => {
     expect(lines(marker)).toEqual([]);
   });
 
+  it('a state directory that cannot be created (under /proc, through a file) → 69 with the reason, no hang', async () => {
+    const { env, marker, work } = sandbox();
+    writeFileSync(join(work, 'a-file'), '');
+    // /proc/nope once spun for ever: Node's recursive mkdir retries a mkdir that answers ENOENT under an existing parent
+    for (const dir of ['/proc/nope', '/proc/nope/deeper', join(work, 'a-file', 'x', 'y')]) {
+      const r = await runonce(['exec', 'ok', '--dir', dir, '--', 'sh', '-c', `echo ran >> ${marker}`], env);
+      expect({ dir, code: r.code }).toEqual({ dir, code: 69 });
+      expect(r.stderr).toContain(`cannot use directory ${dir}`);
+      expect(r.ms, dir).toBeLessThan(10_000); // a guard against the hang, not a speed target
+    }
+    expect(lines(marker)).toEqual([]);
+  });
+
+  it('an option never takes `--` or a flag as its value, and an empty value is refused from flags and environment alike', async () => {
+    const { env, marker } = sandbox();
+    const cmd = ['sh', '-c', `echo ran >> ${marker}`];
+    const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+      [['exec', 't', '-s', '--', ...cmd], {}, /--scope needs a value <id> \(got "--"/],
+      [['exec', 't', '--scope', '--', ...cmd], {}, /--scope needs a value/], // `--scope $UNSET -- cmd`
+      [['exec', 't', '--scope', '--lease', '5s', '--', ...cmd], {}, /--scope needs a value .*"--lease"/],
+      [['exec', 't', '--scope', '', '--', ...cmd], {}, /--scope is empty/],
+      [['exec', 't', '--scope=', '--', ...cmd], {}, /--scope is empty/],
+      [['exec', 't', '--', ...cmd], { RUNONCE_SCOPE: '' }, /RUNONCE_SCOPE is set but empty/],
+      [['exec', 't', '--', ...cmd], { RUNONCE_BACKEND: '' }, /RUNONCE_BACKEND is set but empty/],
+    ];
+    for (const [args, extra, message] of cases) {
+      const r = await runonce(args, { ...env, ...extra });
+      expect({ args, extra, code: r.code }).toEqual({ args, extra, code: 64 });
+      expect(r.stderr).toMatch(message);
+    }
+    expect(lines(marker)).toEqual([]);
+    expect((await runonce(['exec', 't', '--scope', 'v1', '--', ...cmd], env)).code).toBe(0);
+    expect(lines(marker)).toEqual(['ran']);
+  });
+
+  it('says what to do next: a failure found elsewhere names reset and --retries; status of a task never run says so; commands keep their quoting', async () => {
+    const { env } = sandbox();
+    const failed = await runonce(['exec', 'mig', '--', 'sh', '-c', 'exit 3'], env);
+    expect(failed.stderr).toContain("running: sh -c 'exit 3'");
+    const elsewhere = await runonce(['exec', 'mig', '--', 'true'], env);
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr).toContain('`runonce reset mig` arms a new deployment (or --retries <n>');
+    const shell = await runonce(['exec', 'sh1', '--shell', '--', 'echo migrating; sleep 0'], env);
+    expect(shell.stderr).toContain("running: sh -c 'echo migrating; sleep 0'");
+    const quoted = await runonce(['exec', 'q', '--', 'sh', '-c', "echo 'it''s'"], env);
+    expect(quoted.stderr).toContain(`running: sh -c 'echo '\\''it'\\'''\\''s'\\'''`);
+    const never = await runonce(['status', 'never', '--format', 'table'], env);
+    expect(never.stdout).toMatch(/never\s+initial\s+pending\s+-\s+never ran in this scope/);
+  });
+
   it('a typo of a built-in backend → 64 with a suggestion, and nothing imported or run', async () => {
     const { env, work, marker } = sandbox();
     // a package by that name beside the CLI would be imported if the name were taken for a package

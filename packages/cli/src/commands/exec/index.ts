@@ -3,7 +3,7 @@ import type { Child } from '../../child.js';
 import type { CliConfig } from '../../config.js';
 import { onStopSignals, openEngine } from '../../engine.js';
 import { ExitCode, exitCodeFor } from '../../exit.js';
-import { clockTime, human, type Io, processIo, Reporter, since } from '../../io.js';
+import { clockTime, commandLine, human, type Io, processIo, Reporter, since } from '../../io.js';
 
 export interface ExecInput {
   readonly task: string;
@@ -38,7 +38,7 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
   });
   const { runonce } = engine;
   const say = (message: string, tone?: 'good' | 'bad' | 'warn') => reporter.line(task, message, tone);
-  const commandText = input.command.join(' ');
+  const commandText = commandLine(input.command, input.shell === true);
 
   const interrupt = new AbortController();
   let child: Child | undefined;
@@ -144,6 +144,11 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
   }
 }
 
+/** What a user stuck on a failed task can do: a new deployment, or more tries in this one. */
+function nextSteps(task: string, flag: '--retries' | '--max-takeovers'): string {
+  return `fix it, then \`runonce reset ${task}\` arms a new deployment (or ${flag} <n> allows more attempts in this scope)`;
+}
+
 function report(
   error: unknown,
   c: {
@@ -158,11 +163,11 @@ function report(
     if (d.ranHere) {
       say(`failed with exit code ${d.exitCode ?? 1} (attempt ${d.attempt})`, 'bad');
     } else if (d.kind === 'takeovers') {
-      say(`${error.message}, not running it`, 'bad');
+      say(`${error.message}, not running it; ${nextSteps(d.task, '--max-takeovers')}`, 'bad');
     } else {
       const code = d.exitCode !== undefined ? ` with exit code ${d.exitCode}` : '';
       say(
-        `failed on ${d.owner ?? '?'}${code} at ${clockTime(d.finishedAt)} (attempt ${d.attempt}), not running it`,
+        `failed on ${d.owner ?? '?'}${code} at ${clockTime(d.finishedAt)} (attempt ${d.attempt}), not running it; ${nextSteps(d.task, '--retries')}`,
         'bad',
       );
     }

@@ -3,7 +3,7 @@ import { Child } from '../../child.js';
 import type { CliConfig } from '../../config.js';
 import { onStopSignals, openEngine } from '../../engine.js';
 import { ExitCode, exitCodeFor, signalExitCode } from '../../exit.js';
-import { type Io, processIo, Reporter, since } from '../../io.js';
+import { commandLine, type Io, processIo, Reporter, since } from '../../io.js';
 
 export interface LockInput {
   readonly name: string;
@@ -50,7 +50,7 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
       say('held elsewhere, skipping (--on-busy skip)');
       return ExitCode.ok;
     }
-    say(`acquired (token ${handle.fencingToken}), running: ${input.command.join(' ')}`);
+    say(`acquired (token ${handle.fencingToken}), running: ${commandLine(input.command, input.shell === true)}`);
     child = new Child({
       command: input.command,
       shell: input.shell === true,

@@ -38,7 +38,7 @@ export function formatTable(statuses: readonly TaskStatus[], namespace: string):
   if (statuses.length === 0) return `no tasks in namespace ${namespace}\n`;
   const rows: string[][] = [['TASK', 'SCOPE', 'STATE', 'ATTEMPT', 'OWNER', 'STARTED', 'FINISHED', 'EXIT', 'NOTE']];
   for (const s of statuses) {
-    if (s.attempts.length === 0) rows.push([s.task, s.scope, s.state, '-', '', '', '', '', '']);
+    if (s.attempts.length === 0) rows.push([s.task, s.scope, s.state, '-', '', '', '', '', 'never ran in this scope']);
     for (const [i, a] of s.attempts.entries()) {
       rows.push([
         i === 0 ? s.task : '',
