@@ -124,7 +124,7 @@ describe('release', () => {
     await until(() => lines(marker).length === 1, 'the command to start');
     const r = await runonce(['release', 'mig', '--force', '--reason', 'host gone'], env);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/released attempt 1 of /);
+    expect(r.stderr).toMatch(/released attempt 1 of .* with tombstone 2/);
     const next = await runonce(['exec', 'mig', '--lease', '3s', '--shell', '--', `echo second >> ${marker}`], env);
     expect(next.code, next.stderr).toBe(0);
     expect(next.ms).toBeLessThan(2500);
@@ -132,8 +132,9 @@ describe('release', () => {
     expect(stopped.code, stopped.stderr).toBe(75);
     expect(stopped.stderr).toMatch(/lease lost/);
     const s = await json(['status', 'mig'], env);
-    expect(s.attempts.map((a: { state: string }) => a.state)).toEqual(['abandoned', 'done']);
-    expect(s.attempts[0].reason).toBe('host gone');
+    // attempt 1 is left as its owner wrote it; the operator's tombstone is attempt 2, the taker 3
+    expect(s.attempts.map((a: { state: string }) => a.state)).toEqual(['running', 'abandoned', 'done']);
+    expect(s.attempts[1]).toMatchObject({ attempt: 2, reason: 'host gone', releases: 1 });
   });
 });
 

@@ -326,7 +326,7 @@ describe('run', () => {
   });
 
   it('lets an operator release a stuck attempt: the next instance takes over at once, the owner stops', async () => {
-    const { clock, instance } = setup();
+    const { clock, instance, events } = setup();
     const a = track(
       instance('a').run(
         't',
@@ -336,13 +336,68 @@ describe('run', () => {
     );
     await clock.advance(0);
     const released = await instance('op').release('t', { scope: 's1' });
-    expect(released.released?.attempt).toBe(1);
+    expect(released).toMatchObject({ released: { attempt: 1 }, tombstone: 2 });
     const t0 = clock.monotonic();
     const b = track(instance('b').run('t', () => 'b ran', opts));
     await clock.runUntil(() => b.settled && a.settled, 30_000, 100);
-    expect(b.value).toMatchObject({ ranHere: true, attempt: 2 });
+    // The tombstone takes attempt 2; the taker is attempt 3, and the tombstone is not counted as a takeover.
+    expect(b.value).toMatchObject({ ranHere: true, attempt: 3 });
     expect(RunOnceError.is(a.error, ErrorCode.leaseLost)).toBe(true);
+    expect(events.find((e) => e.name === 'lost' && e.owner === 'a')?.payload).toMatchObject({
+      reason: expect.stringContaining('released by an operator (attempt 2: released by op)'),
+    });
     expect(clock.monotonic() - t0).toBeLessThan(11_000);
+    // Nobody wrote into another owner's slot: attempt 1 is as its owner left it.
+    const status = await instance('x').status('t', { scope: 's1' });
+    expect(status.attempts).toEqual([
+      expect.objectContaining({ attempt: 1, owner: 'a', state: 'running' }),
+      expect.objectContaining({ attempt: 2, owner: 'op', state: 'abandoned', releases: 1, reason: 'released by op' }),
+      expect.objectContaining({ attempt: 3, owner: 'b', state: 'done' }),
+    ]);
+  });
+
+  it('a release racing a finishing owner never yields two successful runs (the owner reads after its done)', async () => {
+    // The order that used to run the task twice in silence: the operator releases attempt 1 just
+    // after its owner's last check; a taker claims and re-reads before the owner's `done` lands;
+    // the owner, checked recently, wrote `done` without looking again.
+    const { clock, instance } = setup();
+    const finishA = deferred();
+    const bStarted = deferred();
+    const finishB = deferred();
+    let runs = 0;
+    const a = track(
+      instance('a').run(
+        't',
+        async () => {
+          runs++;
+          await finishA.promise;
+        },
+        opts,
+      ),
+    );
+    await clock.advance(0);
+    await instance('op').release('t', { scope: 's1' });
+    const b = track(
+      instance('b').run(
+        't',
+        async () => {
+          runs++;
+          bStarted.resolve();
+          await finishB.promise;
+        },
+        opts,
+      ),
+    );
+    await bStarted.promise; // b claimed and found nothing done: it runs
+    finishA.resolve(); // a's task ends now, well within lease/3 of its claim
+    await clock.runUntil(() => a.settled, 5_000, 10);
+    finishB.resolve();
+    await clock.runUntil(() => b.settled, 5_000, 10);
+    expect(runs).toBe(2);
+    const successes = [a, b].filter((t) => (t.value as { ranHere?: boolean } | undefined)?.ranHere === true);
+    expect(successes).toHaveLength(1);
+    expect(b.value).toMatchObject({ ranHere: true, attempt: 3 });
+    expect(RunOnceError.is(a.error, ErrorCode.leaseLost)).toBe(true);
   });
 
   it('records an interrupted attempt abandoned, and the next instance takes over at once', async () => {

@@ -13,7 +13,15 @@ import {
 import { Events, type RunOnceEventName, type RunOnceEvents } from './events.js';
 import { Lease } from './lease.js';
 import { type Duration, parseDuration, validateName, validateScope } from './names.js';
-import { type Attempt, AttemptState, decodeAttempt, encodeAttempt, type ScopeState, viewScope } from './states.js';
+import {
+  type Attempt,
+  AttemptState,
+  decodeAttempt,
+  encodeAttempt,
+  isTombstone,
+  type ScopeState,
+  viewScope,
+} from './states.js';
 
 export type OnBusy = 'wait' | 'skip' | 'fail';
 
@@ -81,6 +89,8 @@ export interface AttemptStatus {
   readonly error: string | null;
   readonly heartbeatAt?: string;
   readonly reason?: string;
+  /** On an operator's tombstone: the attempt it released. */
+  readonly releases?: number;
 }
 
 export interface TaskStatus {
@@ -368,7 +378,9 @@ export class RunOnce {
       lease.stop();
       throw lease.lost;
     }
-    await lease.finish(encodeAttempt({ ...base, state: AttemptState.done, finishedAt, exitCode: 0 }));
+    await lease.finish(encodeAttempt({ ...base, state: AttemptState.done, finishedAt, exitCode: 0 }), {
+      confirm: true,
+    });
     this.#events.emit('done', { task, scope, attempt: c.attempt, durationMs: this.#clock.monotonic() - t0 });
     return {
       namespace: this.namespace,
@@ -401,10 +413,15 @@ export class RunOnce {
     previous: Attempt,
   ): Promise<'ok' | 'finished' | 'superseded'> {
     const now = (await this.#read(key)).map((s) => decodeAttempt(s, where));
+    // Void if the old attempt finished after all: `done` anywhere below, or the very attempt we
+    // judged dead recorded its failure. After an operator's tombstone only `done` counts: the
+    // release already ended that attempt (and its failure would leave the tombstone on top, so
+    // voiding on it would claim and void for ever).
     const finished = now.some(
       (a) =>
         a.attempt < attempt &&
-        (a.state === AttemptState.done || (a.attempt === previous.attempt && a.state === AttemptState.failed)),
+        (a.state === AttemptState.done ||
+          (!isTombstone(previous) && a.attempt === previous.attempt && a.state === AttemptState.failed)),
     );
     if (finished) return 'finished';
     return now.some((a) => a.attempt > attempt) ? 'superseded' : 'ok';
@@ -477,14 +494,24 @@ export class RunOnce {
   }
 
   /**
-   * Operator's release: mark a running attempt abandoned, so the next
-   * instance takes over at once instead of waiting a lease. The owner, if
-   * alive, sees its slot rewritten at its next heartbeat and stops.
+   * Operator's release of a running attempt n, so the next instance takes
+   * over at once instead of waiting a lease. Never a write into the owner's
+   * slot: it claims n+1 as a tombstone (`abandoned`, `releases: n`) with the
+   * one atomic create. The owner, if alive, finds a higher attempt at its next
+   * heartbeat and stops; one that is finishing records `done` and then reads,
+   * while a taker claims n+2 and then reads, so whichever goes second sees the
+   * other (see #afterTakeover):
+   *
+   *   operator  ──create n+1 (tombstone)
+   *   owner        ──────────write done──read: no claim above n → done stands
+   *   taker                ──create n+2──────────read: sees done → voids n+2
+   *
+   * The attempt number skips one; takeover counts ignore tombstones.
    */
   async release(
     task: string,
     options: { scope?: string; reason?: string } = {},
-  ): Promise<{ scope: string; released?: Attempt }> {
+  ): Promise<{ scope: string; released?: Attempt; tombstone?: number }> {
     validateName('task', task);
     const scope = options.scope !== undefined ? validateScope(options.scope) : await this.currentScope(task);
     const key: RecordKey = [this.namespace, task, scope];
@@ -492,18 +519,20 @@ export class RunOnce {
     const view = viewScope((await this.#read(key)).map((s) => decodeAttempt(s, where)));
     const latest = view.latest;
     if (!latest || latest.state !== AttemptState.running) return { scope };
-    const reason = options.reason ?? `released by operator ${this.owner}`;
-    await this.#backend.write(
-      key,
-      latest.attempt,
-      encodeAttempt({
-        ...latest,
-        state: AttemptState.abandoned,
-        reason,
-        finishedAt: new Date(this.#clock.now()).toISOString(),
-      }),
-    );
-    return { scope, released: latest };
+    const now = new Date(this.#clock.now()).toISOString();
+    const tombstone = encodeAttempt({
+      state: AttemptState.abandoned,
+      owner: this.owner,
+      startedAt: now,
+      finishedAt: now,
+      leaseMs: latest.leaseMs,
+      reason: options.reason ?? `released by ${this.owner}`,
+      releases: latest.attempt,
+    });
+    const created = await this.#backend.create(key, latest.attempt + 1, tombstone);
+    // Someone claimed n+1 first (a takeover, or another release): attempt n is superseded already.
+    if (!created.won) return { scope };
+    return { scope, released: latest, tombstone: latest.attempt + 1 };
   }
 
   /**
@@ -668,6 +697,8 @@ export class RunOnce {
       try {
         return await this.#backend.read(key);
       } catch (e) {
+        // A waiter that cannot read cannot see the holder's heartbeats: its silence is not the holder's.
+        wait?.blind();
         const late = wait?.expired() || this.#clock.monotonic() - t0 >= READ_RETRY_BUDGET_MS;
         if (!RunOnceError.is(e, 'E_THROTTLED') || i >= 8 || late) throw e;
         await this.#clock.sleep(delay * (0.5 + this.#random()));
@@ -735,6 +766,16 @@ class Waiter {
 
   expired(): boolean {
     return this.elapsed() >= this.timeoutMs;
+  }
+
+  /**
+   * A read failed (throttled, unreachable): whatever the holder wrote meanwhile
+   * went unseen, so the time it looked silent starts again at the next read
+   * that succeeds. Without this a waiter whose own reads were throttled took
+   * over from an owner whose heartbeats it simply could not see.
+   */
+  blind(): void {
+    this.#seen = undefined;
   }
 
   /** How long this waiter has seen the holder's slot unchanged. */
@@ -828,6 +869,7 @@ function toStatus(a: Attempt): AttemptStatus {
     error: a.error ?? null,
     ...(a.heartbeatAt !== undefined ? { heartbeatAt: a.heartbeatAt } : {}),
     ...(a.reason !== undefined ? { reason: a.reason } : {}),
+    ...(a.releases !== undefined ? { releases: a.releases } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
-import type { Backend, JsonObject, RecordKey } from './backend.js';
+import type { Backend, JsonObject, RecordKey, Slot } from './backend.js';
 import type { Clock } from './clock.js';
 import { LeaseLostError, RunOnceError } from './errors.js';
+import { isTombstoneValue } from './states.js';
 
 /**
  * The reason given when heartbeats and timers are stopped on purpose. Made once:
@@ -21,6 +22,8 @@ export interface LeaseOptions {
   readonly leaseMs: number;
   /** When the winning create was sent, on the monotonic clock. */
   readonly claimedAt: number;
+  /** How long a finished owner keeps trying to record `done` after its last renewal. Default 4 leases. */
+  readonly outcomeBudgetMs?: number;
   readonly onHeartbeat?: (version: number) => void;
   readonly onLost?: (reason: string) => void;
 }
@@ -82,34 +85,51 @@ export class Lease {
 
   /**
    * Write the slot's final value, after stopping heartbeats. Throws the
-   * LeaseLostError instead when the lease is (or may be) gone. Retries a
-   * failing store until the lease would run out: a done that is not written is
-   * a task that will run again.
+   * LeaseLostError instead when the lease is (or may be) gone.
+   *
+   * `confirm` (the `done` outcome): a done that is not recorded is work done
+   * twice, so a finished owner keeps trying past its lease (backing off, up
+   * to `outcomeBudgetMs`) for as long as no higher attempt has been claimed,
+   * and always reads after its write. A taker creates and then reads, so
+   * whichever of the two goes second sees the other: the owner reports its
+   * lease lost when a claim above it exists, the taker voids its claim when
+   * it finds `done` below it. An operator's tombstone is not a claim: the
+   * work is done, and recording it keeps a taker from doing it again.
+   *
+   * Other outcomes (failed, abandoned) are tried until the lease runs out.
    */
-  async finish(value: JsonObject): Promise<void> {
+  async finish(value: JsonObject, o: { confirm?: boolean } = {}): Promise<void> {
     await this.#halt();
     const { backend, clock, key, index, leaseMs } = this.#o;
+    const budget = o.confirm ? Math.max(leaseMs, this.#o.outcomeBudgetMs ?? 4 * leaseMs) : leaseMs;
     let delay = 100;
+    let written = false;
     for (;;) {
       if (this.#lost) throw this.#lost;
-      if (clock.monotonic() - this.#confirmedAt >= leaseMs) {
-        throw this.#markLost(`could not renew the lease for ${leaseMs} ms before recording the outcome`);
+      const since = clock.monotonic() - this.#confirmedAt;
+      if (since >= budget) {
+        throw this.#markLost(`could not record the outcome within ${budget} ms of the last renewal`);
       }
       try {
-        // Heartbeats read the record every lease/3; only when the last such check is older
-        // than that (heartbeats were failing) do we check again for a higher attempt.
-        if (clock.monotonic() - this.#checkedAt >= leaseMs / 3) await this.#check();
-        await backend.write(key, index, value);
-        // The write may have landed after the lease ran out (a slow store, a
-        // pause): then someone may have taken over meanwhile, and we must say so.
-        if (clock.monotonic() - this.#confirmedAt >= leaseMs) {
-          const higher = (await backend.read(key)).find((s) => s.index > index);
-          if (higher) throw this.#markLost(`attempt ${higher.index} was claimed while our outcome was being recorded`);
+        if (!written) {
+          // Heartbeats read the record every lease/3; only when the last such check is older than
+          // that (heartbeats were failing), or we are past the lease, do we look again first.
+          if (since >= leaseMs || clock.monotonic() - this.#checkedAt >= leaseMs / 3) {
+            if (o.confirm) this.#noClaimAbove(await backend.read(key), 'before our outcome was recorded');
+            else await this.#check();
+          }
+          await backend.write(key, index, value);
+          written = true;
+        }
+        // The write may have landed after someone claimed above us (our lease ran out, or an
+        // operator released us and a taker followed): then we must say so.
+        if (o.confirm || clock.monotonic() - this.#confirmedAt >= leaseMs) {
+          this.#noClaimAbove(await backend.read(key), 'while our outcome was being recorded');
         }
         return;
       } catch (e) {
         if (RunOnceError.is(e, 'E_LEASE_LOST')) throw e;
-        const remaining = leaseMs - (clock.monotonic() - this.#confirmedAt);
+        const remaining = budget - (clock.monotonic() - this.#confirmedAt);
         if (remaining <= 0 || !isTransient(e)) {
           throw this.#markLost(`could not record the outcome: ${(e as Error).message}`, e);
         }
@@ -117,6 +137,12 @@ export class Lease {
         delay = Math.min(delay * 2, 2000);
       }
     }
+  }
+
+  /** Lost if a slot above ours is a claim (an operator's tombstone is not). */
+  #noClaimAbove(slots: readonly Slot[], when: string): void {
+    const higher = slots.find((s) => s.index > this.#o.index && !isTombstoneValue(s.value));
+    if (higher) throw this.#markLost(`attempt ${higher.index} was claimed ${when}`);
   }
 
   /** Stop renewing without writing anything (the lease is lost, or the caller gives the slot up). */
@@ -179,6 +205,9 @@ export class Lease {
     const sentAt = clock.monotonic();
     const slots = await backend.read(key);
     const higher = slots.find((s) => s.index > index);
+    if (higher && isTombstoneValue(higher.value)) {
+      throw this.#markLost(`released by an operator (attempt ${higher.index}${reasonOf(higher.value)})`);
+    }
     if (higher) throw this.#markLost(`attempt ${higher.index} exists`);
     const mine = slots.find((s) => s.index === index);
     if (!mine) throw this.#markLost('our slot was removed');

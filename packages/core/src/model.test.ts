@@ -3,7 +3,9 @@
  * shared store while fast-check's scheduler picks the order in which their
  * store calls land, and generated steps move the clock, crash contenders
  * (their calls never return again: a SIGKILL), slow their store calls down
- * past a lease, make tasks fail, and jump the wall clock.
+ * past a lease, make tasks fail, jump the wall clock, and have an operator
+ * `release --force` whatever attempt is running at generated moments (its
+ * store calls are scheduled like everyone's).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -48,7 +50,8 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
         fc.array(fc.boolean(), { minLength: 16, maxLength: 64 }),
         fc.integer({ min: 0, max: 2 }),
         fc.array(fc.integer({ min: -3_600_000, max: 3_600_000 }), { maxLength: 3 }),
-        async (s, plans, steps, picks, retries, wallJumps) => {
+        fc.array(fc.integer({ min: 0, max: 12_000 }), { maxLength: 2 }),
+        async (s, plans, steps, picks, retries, wallJumps, releasesAt) => {
           interleavings++;
           const clock = new FakeClock();
           const issued: number[] = [];
@@ -89,6 +92,22 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
             return { owner, plan, engine };
           });
 
+          // The operator: `runonce release --force` at each generated moment.
+          const opBackend = new FaultyBackend(store);
+          opBackend.fault = async (op) => {
+            await s.schedule(Promise.resolve(), `operator:${op}`);
+          };
+          const operator = new RunOnce({ backend: opBackend, namespace: 'm', owner: 'operator', clock });
+          let releasing = releasesAt.length;
+          for (const at of releasesAt) {
+            void clock
+              .sleep(at)
+              .then(() => operator.release('t', { scope: 'scope' }))
+              .finally(() => {
+                releasing--;
+              });
+          }
+
           for (const { owner, plan, engine } of contenders) {
             void clock
               .sleep(plan.startAt)
@@ -125,7 +144,7 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
 
           // Drive: let the scheduler release one store call, or move time on.
           let i = 0;
-          const settled = () => contenders.every((c) => endings.has(c.owner));
+          const settled = () => releasing === 0 && contenders.every((c) => endings.has(c.owner));
           while (!settled() && clock.monotonic() < 30 * 60_000) {
             const pick = picks[i % picks.length] as boolean;
             if (s.count() > 0 && pick) await s.waitNext(1);

@@ -29,6 +29,12 @@ export interface Attempt {
   readonly error?: string | undefined;
   /** Why an attempt was abandoned (signal, operator release). */
   readonly reason?: string | undefined;
+  /**
+   * Set on an operator's tombstone: the running attempt it released. A
+   * tombstone is a slot of its own (state `abandoned`), claimed with the one
+   * atomic create, so nobody ever writes into another owner's slot.
+   */
+  readonly releases?: number | undefined;
   /** The owner's lease; waiters judge staleness by it, not by their own. */
   readonly leaseMs: number;
   /** The slot's version when read; heartbeats change it. */
@@ -48,6 +54,7 @@ export function encodeAttempt(a: Omit<Attempt, 'attempt' | 'version'>): JsonObje
   if (a.exitCode !== undefined) out.exitCode = a.exitCode;
   if (a.error !== undefined) out.error = truncate(a.error, MAX_ERROR_LENGTH);
   if (a.reason !== undefined) out.reason = truncate(a.reason, 200);
+  if (a.releases !== undefined) out.releases = a.releases;
   return out;
 }
 
@@ -69,6 +76,13 @@ export function decodeAttempt(slot: Slot, where: string): Attempt {
   };
   const exitCode = v.exitCode;
   if (exitCode !== undefined && (typeof exitCode !== 'number' || !Number.isInteger(exitCode))) throw bad('exitCode');
+  const releases = v.releases;
+  if (
+    releases !== undefined &&
+    (typeof releases !== 'number' || !Number.isInteger(releases) || releases >= slot.index)
+  ) {
+    throw bad('releases');
+  }
   return {
     attempt: slot.index,
     state: v.state as AttemptState,
@@ -79,10 +93,17 @@ export function decodeAttempt(slot: Slot, where: string): Attempt {
     exitCode: exitCode as number | undefined,
     error: optString('error'),
     reason: optString('reason'),
+    releases: releases as number | undefined,
     leaseMs: v.leaseMs,
     version: slot.version,
   };
 }
+
+/** An operator's release, not a claim: nothing runs under it, and takeover counts ignore it. */
+export const isTombstone = (a: Pick<Attempt, 'releases'>): boolean => a.releases !== undefined;
+
+/** The same, from a raw slot value (the lease reads slots without decoding them). */
+export const isTombstoneValue = (value: JsonObject): boolean => typeof value.releases === 'number';
 
 /** A scope summarised from its attempts, as SPEC.md's table derives it. */
 export interface ScopeView {
@@ -93,7 +114,7 @@ export interface ScopeView {
   readonly done: Attempt | undefined;
   /** Attempts that failed on their own (the command exited non-zero or threw). */
   readonly failures: number;
-  /** Attempts that ended without an outcome: abandoned, or superseded while running. */
+  /** Attempts that ended without an outcome: abandoned, or superseded while running (tombstones not counted). */
   readonly takeovers: number;
 }
 
@@ -104,6 +125,7 @@ export function viewScope(attempts: readonly Attempt[]): ScopeView {
   let takeovers = 0;
   for (const a of attempts) {
     if (a.state === AttemptState.failed) failures++;
+    else if (isTombstone(a)) continue;
     else if (a.state === AttemptState.abandoned || (a.state === AttemptState.running && a !== latest)) takeovers++;
   }
   let state: ScopeState;

@@ -11,11 +11,15 @@ export interface ReleaseInput {
   readonly config: CliConfig;
 }
 
-/** `runonce release --force`: mark the running attempt abandoned; the next exec takes over at once. */
+/**
+ * `runonce release --force`: claim the attempt after the running one as a
+ * tombstone; its owner stops at its next heartbeat and the next exec takes
+ * over at once. Nothing is written into the owner's slot.
+ */
 export async function release(input: ReleaseInput, io: Io = processIo()): Promise<number> {
   if (!input.force) {
     throw new UsageError(
-      'release: --force is required; it marks the running attempt abandoned, and its owner (if alive) stops at its next heartbeat',
+      'release: --force is required; it ends the running attempt (the next exec takes over at once), and its owner (if alive) stops its command at its next heartbeat',
     );
   }
   const engine = await openEngine(input.config);
@@ -30,7 +34,7 @@ export async function release(input: ReleaseInput, io: Io = processIo()): Promis
       const a = r.released;
       reporter.line(
         input.task,
-        `released attempt ${a.attempt} of ${a.owner} (scope ${r.scope}, started ${since(a.startedAt)} ago); the next exec takes over`,
+        `released attempt ${a.attempt} of ${a.owner} (scope ${r.scope}, started ${since(a.startedAt)} ago) with tombstone ${r.tombstone}; its owner stops at its next heartbeat, the next exec takes over`,
       );
     } else {
       reporter.line(input.task, `nothing running in scope ${r.scope}; nothing to release`);
