@@ -59,7 +59,7 @@ async function measure(scenario: string, goal: number | undefined, fn: (c: Count
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 try {
-  await measure('claim and finish, explicit scope', 4, async ({ backend }) => {
+  await measure('claim and finish, explicit scope', 5, async ({ backend }) => {
     const outcome = await new RunOnce({ backend, namespace }).run('migrate', async () => {}, { scope: 'release-1' });
     if (!outcome.ranHere) throw new Error('expected to run');
   });
@@ -70,7 +70,7 @@ try {
   await measure('reset (pipeline step: new generation)', 3, async ({ backend }) => {
     await new RunOnce({ backend, namespace }).reset('seed');
   });
-  await measure('claim and finish, current generation', 5, async ({ backend }) => {
+  await measure('claim and finish, current generation', 6, async ({ backend }) => {
     const outcome = await new RunOnce({ backend, namespace }).run('seed', async () => {});
     if (!outcome.ranHere) throw new Error('expected to run');
   });

@@ -29,7 +29,8 @@ export const OPERATIONS: readonly { id: Operation; label: string }[] = [
 /** What docs/backends/README.md ("Calls per operation") says, without an explicit scope. */
 export const DOCUMENTED: Record<Operation, Counts> = {
   skip: { read: 2 },
-  claimAndFinish: { read: 2, create: 1, write: 1 },
+  // the third read follows the `done` write: an operator's release may have let a taker in (concepts.md)
+  claimAndFinish: { read: 3, create: 1, write: 1 },
   heartbeat: { read: 1, write: 1 },
   waitPoll: { read: 1 },
 };
