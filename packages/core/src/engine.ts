@@ -697,8 +697,6 @@ export class RunOnce {
       try {
         return await this.#backend.read(key);
       } catch (e) {
-        // A waiter that cannot read cannot see the holder's heartbeats: its silence is not the holder's.
-        wait?.blind();
         const late = wait?.expired() || this.#clock.monotonic() - t0 >= READ_RETRY_BUDGET_MS;
         if (!RunOnceError.is(e, 'E_THROTTLED') || i >= 8 || late) throw e;
         await this.#clock.sleep(delay * (0.5 + this.#random()));
@@ -769,16 +767,13 @@ class Waiter {
   }
 
   /**
-   * A read failed (throttled, unreachable): whatever the holder wrote meanwhile
-   * went unseen, so the time it looked silent starts again at the next read
-   * that succeeds. Without this a waiter whose own reads were throttled took
-   * over from an owner whose heartbeats it simply could not see.
+   * How long this waiter has seen the holder's slot unchanged. Reads of ours
+   * that failed in between do not matter: versions only grow, so the same
+   * version on two successful reads proves the holder wrote nothing between
+   * them. (Restarting the clock on a failed read, as was once proposed, only
+   * kept waiters under steady throttling from ever taking over from a dead
+   * owner: the model test waited out a 10-minute timeout so.)
    */
-  blind(): void {
-    this.#seen = undefined;
-  }
-
-  /** How long this waiter has seen the holder's slot unchanged. */
   staleFor(holder: { attempt: number; version: number }): number {
     const now = this.clock.monotonic();
     const s = this.#seen;

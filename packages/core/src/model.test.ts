@@ -5,7 +5,9 @@
  * (their calls never return again: a SIGKILL), slow their store calls down
  * past a lease, make tasks fail, jump the wall clock, and have an operator
  * `release --force` whatever attempt is running at generated moments (its
- * store calls are scheduled like everyone's).
+ * store calls are scheduled like everyone's), and refuse some contenders'
+ * reads and writes as throttled (an owner recording done past its lease, a
+ * waiter that misses reads).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +15,7 @@ import type { JsonObject } from './backend.js';
 import { MemoryBackend } from './backends/memory.js';
 import { FakeClock } from './clock.js';
 import { RunOnce } from './engine.js';
-import { ErrorCode, RunOnceError } from './errors.js';
+import { ErrorCode, RunOnceError, ThrottledError } from './errors.js';
 import { decodeAttempt } from './states.js';
 import { FaultyBackend } from './testing.js';
 
@@ -27,6 +29,8 @@ interface ContenderPlan {
   fails: boolean;
   crashAfterCalls: number | null;
   slowCallMs: number;
+  /** Refuse every nth read and write as throttled (0: never): the owner's done and heartbeats, a waiter's polls. */
+  throttleEvery: number;
 }
 
 const contenderArb: fc.Arbitrary<ContenderPlan> = fc.record({
@@ -35,9 +39,18 @@ const contenderArb: fc.Arbitrary<ContenderPlan> = fc.record({
   fails: fc.boolean({ weight: 1 } as never),
   crashAfterCalls: fc.option(fc.integer({ min: 0, max: 12 }), { freq: 3 }),
   slowCallMs: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 2 * LEASE_MS })),
+  throttleEvery: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 2, max: 4 })),
 });
 
-type Ending = 'done-here' | 'done-elsewhere' | 'failed-here' | 'failed-elsewhere' | 'lost' | 'timeout' | 'crashed';
+type Ending =
+  | 'done-here'
+  | 'done-elsewhere'
+  | 'failed-here'
+  | 'failed-elsewhere'
+  | 'lost'
+  | 'timeout'
+  | 'crashed'
+  | 'throttled';
 
 describe('model: contenders, crashes, slow calls and clock jumps', () => {
   it(`keeps every invariant over ${RUNS} generated interleavings`, async () => {
@@ -86,6 +99,9 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
               calls++;
               await s.schedule(Promise.resolve(), `${owner}:${op}`);
               if (plan.slowCallMs > 0 && op !== 'read') await clock.sleep(plan.slowCallMs);
+              if (plan.throttleEvery && (op === 'read' || op === 'write') && calls % plan.throttleEvery === 0) {
+                throw new ThrottledError(`injected: ${owner} ${op}`);
+              }
             };
             const engine = new RunOnce({ backend, namespace: 'm', owner, clock, random: () => 0.5 });
             engine.on('claimed', (e) => claims.push({ attempt: e.attempt, owner }));
@@ -136,6 +152,7 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
                       (e as { details: { ranHere: boolean } }).details.ranHere ? 'failed-here' : 'failed-elsewhere',
                     );
                   } else if (RunOnceError.is(e, ErrorCode.leaseLost)) endings.set(owner, 'lost');
+                  else if (RunOnceError.is(e, ErrorCode.throttled)) endings.set(owner, 'throttled');
                   else if (RunOnceError.is(e, ErrorCode.waitTimeout)) endings.set(owner, 'timeout');
                   else throw e;
                 },
