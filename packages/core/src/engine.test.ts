@@ -27,6 +27,20 @@ function track<T>(p: Promise<T>) {
   return t;
 }
 
+/** Start a run of task `t` whose body calls `started`, then waits for `gate`; tracked as by track(). */
+function gatedRun(runonce: RunOnce, gate: Promise<unknown>, started: () => void, options: RunOptions = opts) {
+  return track(
+    runonce.run(
+      't',
+      async () => {
+        started();
+        await gate;
+      },
+      options,
+    ),
+  );
+}
+
 let seq = 0;
 function setup(options: { backend?: MemoryBackend | FaultyBackend } = {}) {
   const clock = new FakeClock();
@@ -92,16 +106,7 @@ describe('run', () => {
     const { clock, instance, events } = setup();
     const gate = deferred();
     let runs = 0;
-    const a = track(
-      instance('a').run(
-        't',
-        async () => {
-          runs++;
-          await gate.promise;
-        },
-        opts,
-      ),
-    );
+    const a = gatedRun(instance('a'), gate.promise, () => runs++);
     await clock.advance(0);
     const b = track(instance('b').run('t', () => runs++, opts));
     await clock.advance(20_000);
@@ -365,29 +370,13 @@ describe('run', () => {
     const bStarted = deferred();
     const finishB = deferred();
     let runs = 0;
-    const a = track(
-      instance('a').run(
-        't',
-        async () => {
-          runs++;
-          await finishA.promise;
-        },
-        opts,
-      ),
-    );
+    const a = gatedRun(instance('a'), finishA.promise, () => runs++);
     await clock.advance(0);
     await instance('op').release('t', { scope: 's1' });
-    const b = track(
-      instance('b').run(
-        't',
-        async () => {
-          runs++;
-          bStarted.resolve();
-          await finishB.promise;
-        },
-        opts,
-      ),
-    );
+    const b = gatedRun(instance('b'), finishB.promise, () => {
+      runs++;
+      bStarted.resolve();
+    });
     await bStarted.promise; // b claimed and found nothing done: it runs
     finishA.resolve(); // a's task ends now, well within lease/3 of its claim
     await clock.runUntil(() => a.settled, 5_000, 10);
