@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Backend, JsonObject, RecordKey, Slot } from './backend.js';
 import { type Clock, type Random, systemClock } from './clock.js';
+import { decide } from './decide.js';
 import {
   BusyError,
   CorruptStateError,
@@ -200,9 +201,12 @@ export class RunOnce {
       }
       if (latest) seen = latest;
 
-      if (view.done) {
+      // SPEC's table, in decide.ts; what follows carries out its answer.
+      const unchanged = latest?.state === AttemptState.running ? wait.staleFor(latest) : 0;
+      const decision = decide(view, unchanged, o);
+      if (decision.action === 'skip' && decision.reason === 'done') {
         wait.ended(this.#events, { task, scope }, 'done');
-        const d = view.done;
+        const d = decision.attempt;
         this.#events.emit('skipped', {
           task,
           scope,
@@ -213,52 +217,40 @@ export class RunOnce {
         });
         return { ...base, state: 'done', ranHere: false, attempt: d.attempt, owner: d.owner, finishedAt: d.finishedAt };
       }
-
-      let takeover: Attempt | undefined;
-      if (latest?.state === AttemptState.failed) {
-        if (view.failures > o.retries) {
-          wait.ended(this.#events, { task, scope }, 'failed');
-          throw failedElsewhere(task, scope, latest, view.failures);
-        }
-      } else if (latest?.state === AttemptState.abandoned) {
-        takeover = latest;
-      } else if (latest?.state === AttemptState.running) {
-        if (wait.staleFor(latest) < latest.leaseMs) {
-          if (o.onBusy === 'skip') {
-            this.#events.emit('skipped', { task, scope, reason: 'busy', attempt: latest.attempt, owner: latest.owner });
-            return { ...base, state: 'running', ranHere: false, attempt: latest.attempt, owner: latest.owner };
-          }
-          if (o.onBusy === 'fail') {
-            throw new BusyError(`${task} (scope ${scope}) is running on ${latest.owner} (attempt ${latest.attempt})`, {
-              owner: latest.owner,
-              attempt: latest.attempt,
-            });
-          }
-          await wait.pollWhileHeld(this.#events, { task, scope }, latest, o.signal);
-          continue;
-        }
-        takeover = latest;
+      if (decision.action === 'skip') {
+        const { attempt, owner } = decision.attempt;
+        this.#events.emit('skipped', { task, scope, reason: 'busy', attempt, owner });
+        return { ...base, state: 'running', ranHere: false, attempt, owner };
       }
-
-      if (takeover) {
-        const count = view.takeovers + (takeover.state === AttemptState.running ? 1 : 0);
-        if (count > o.maxTakeovers) {
-          throw new TaskFailedError(
-            `${task} (scope ${scope}) was interrupted or crashed ${count} times (max takeovers ${o.maxTakeovers}); last on ${takeover.owner}`,
-            {
-              task,
-              scope,
-              attempt: takeover.attempt,
-              owner: takeover.owner,
-              error: takeover.reason,
-              ranHere: false,
-              kind: 'takeovers',
-            },
-          );
-        }
+      if (decision.action === 'busy') {
+        const { attempt, owner } = decision.attempt;
+        throw new BusyError(`${task} (scope ${scope}) is running on ${owner} (attempt ${attempt})`, { owner, attempt });
       }
+      if (decision.action === 'wait') {
+        await wait.pollWhileHeld(this.#events, { task, scope }, decision.attempt, o.signal);
+        continue;
+      }
+      if (decision.action === 'fail' && decision.reason === 'failed') {
+        wait.ended(this.#events, { task, scope }, 'failed');
+        throw failedElsewhere(task, scope, decision.attempt, decision.failures);
+      }
+      if (decision.action === 'fail') {
+        const last = decision.attempt;
+        throw new TaskFailedError(
+          `${task} (scope ${scope}) was interrupted or crashed ${decision.takeovers} times (max takeovers ${o.maxTakeovers}); last on ${last.owner}`,
+          {
+            task,
+            scope,
+            attempt: last.attempt,
+            owner: last.owner,
+            error: last.reason,
+            ranHere: false,
+            kind: 'takeovers',
+          },
+        );
+      }
+      const { attempt, takeover } = decision;
 
-      const attempt = (latest?.attempt ?? 0) + 1;
       const startedAt = new Date(this.#clock.now()).toISOString();
       const value = encodeAttempt({ state: AttemptState.running, owner: this.owner, startedAt, leaseMs: o.leaseMs });
       const sentAt = this.#clock.monotonic();
