@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Backend, ConfigError, createFileBackend, UsageError } from '@runonce/core';
+import { type Backend, ConfigError, createFileBackend } from '@runonce/core';
 import { BUILTIN_BACKENDS, isPath, looksLikeBackendPackage, unknownBackend } from './backend-names.js';
 import type { CliConfig } from './config.js';
 

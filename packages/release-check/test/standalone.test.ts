@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { provideRedis, type Service } from '@runonce/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lines, namespace, RELEASE, type Result, run, scratch, VERSION } from './helpers.js';
+import { lines, namespace, RELEASE, type Result, ROOT, run, scratch, VERSION } from './helpers.js';
 
 // The standalone executables, run as `env -i runonce-linux-<arch> …`: no PATH
 // at all, so no Node could be found even if it were wanted. Commands are
@@ -69,6 +69,19 @@ describe.each(targets)('the standalone executable runonce-linux-$target', ({ tar
 
   it('redis backend: the backend and its client are inside the one file', async () => {
     await runsThenSkips({ RUNONCE_BACKEND: 'redis', RUNONCE_REDIS_URL: redis.url, RUNONCE_NAMESPACE: namespace() });
+  });
+
+  it('a third-party backend (an ES module on disk, as docs/backends/custom.md describes) loads and runs', async () => {
+    const fixture = join(ROOT, 'packages/cli/test/fixtures/custom-backend.mjs');
+    const journal = join(work, `journal-${target}`);
+    const config = join(work, `custom-${target}.json`);
+    writeFileSync(
+      config,
+      JSON.stringify({ backend: fixture, backendOptions: { dir: join(work, `custom-${target}`), journal } }),
+    );
+    const r = await standalone(['exec', 'mig', '--', '/bin/sh', '-c', 'true'], { RUNONCE_CONFIG: config });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lines(journal)).toEqual(['create default/mig/initial 1']);
   });
 
   it('a usage error is still 64 with a message, not a stack trace', async () => {
