@@ -27,11 +27,12 @@ export function loadAsset(name: string): Exports {
   if (cached) return cached;
   const code = getAsset(assetKey(name), 'utf8');
   const module = { exports: {} as Exports };
+  // Registered before it runs, so a require cycle between assets gets the partial exports, as in Node.
   loaded.set(name, module.exports);
   const filename = `${process.execPath}:${assetKey(name)}`;
   const fn = compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename });
   fn(module.exports, assetRequire, module, filename, dirname(process.execPath));
-  loaded.set(name, module.exports);
+  loaded.set(name, module.exports); // the asset may have replaced module.exports
   return module.exports;
 }
 

@@ -1,4 +1,4 @@
-import { type Attempt, AttemptState, isTombstone, type ScopeView } from './states.js';
+import { type Attempt, AttemptState, type ScopeView } from './states.js';
 
 /**
  * What a new instance does, given what it read of a scope: SPEC.md's table
@@ -59,8 +59,9 @@ export function decide(view: ScopeView, unchangedForMs: number, o: DecideOptions
 
 /** Claim n+1 from an attempt that ended without an outcome, unless that makes one takeover too many. */
 function takeover(view: ScopeView, latest: Attempt, next: number, o: DecideOptions): Decision {
-  // A stale running attempt is not yet counted in the view (it is the latest); a tombstone never is.
-  const takeovers = view.takeovers + (latest.state === AttemptState.running && !isTombstone(latest) ? 1 : 0);
+  // A stale running attempt is not yet counted in the view (it is the latest); an abandoned one (and so a
+  // tombstone, which is always abandoned and never counted) is.
+  const takeovers = view.takeovers + (latest.state === AttemptState.running ? 1 : 0);
   if (takeovers > o.maxTakeovers) return { action: 'fail', reason: 'takeovers', attempt: latest, takeovers };
   return { action: 'claim', attempt: next, takeover: latest };
 }
