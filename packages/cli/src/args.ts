@@ -147,8 +147,9 @@ export function formatHelp(def: CommandDef): string {
     lines.push(
       '',
       'Flags win over the environment, the environment over the config file. A value never starts with -',
-      '(so `--scope -- cmd` is an error, not the scope "--"), and an empty one is refused, as a flag',
-      '(--scope "") or from the environment (RUNONCE_SCOPE=): unset the variable instead.',
+      '(so `--scope -- cmd` is an error, not the scope "--"; write --scope=-a for one that does), and an',
+      'empty one is refused, as a flag (--scope "") or from the environment (RUNONCE_SCOPE=): unset the',
+      'variable instead.',
     );
   }
   if (def.examples.length) {

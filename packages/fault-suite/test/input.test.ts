@@ -46,21 +46,17 @@ describe('bad input on the file backend', () => {
     let runs = 0;
     let wrongRuns = 0;
     await fc.assert(
-      fc.asyncProperty(nameLike, fc.option(nameLike, { nil: undefined }), async (task, scope) => {
+      fc.asyncProperty(nameLike, fc.option(nameLike, { nil: undefined }), fc.boolean(), async (task, scope, inline) => {
         if (task.includes('\u0000') || scope?.includes('\u0000')) return; // argv cannot carry NUL
         const marker = join(scratch(), 'marker');
-        const args = [
-          'exec',
-          task,
-          ...(scope !== undefined ? ['--scope', scope] : []),
-          '--',
-          'sh',
-          '-c',
-          `echo ran >> ${marker}`,
-        ];
+        const scopeArgs = scope === undefined ? [] : inline ? [`--scope=${scope}`] : ['--scope', scope];
+        const args = ['exec', task, ...scopeArgs, '--', 'sh', '-c', `echo ran >> ${marker}`];
         const r = await runonce(args, store.env());
         noCrash(r);
-        const valid = TASK.test(task) && (scope === undefined || SCOPE.test(scope));
+        // A value given as its own word never starts with - (SPEC's argument rules: `--scope $UNSET -- cmd`
+        // must not read `--` as the scope); `--scope=-a` is how a scope that does is written.
+        const scopeOk = scope === undefined || (SCOPE.test(scope) && (inline || !scope.startsWith('-')));
+        const valid = TASK.test(task) && scopeOk;
         const ran = lines(marker).length;
         runs += ran;
         if (!valid && ran) wrongRuns++;
@@ -71,11 +67,15 @@ describe('bad input on the file backend', () => {
       {
         numRuns: RUNS,
         examples: [
-          ['ok', undefined],
-          ['-x', undefined],
-          ['a/b', 'x'],
-          ['a', ''],
-          ['a', 'x y'],
+          ['ok', undefined, false],
+          ['-x', undefined, false],
+          ['a/b', 'x', false],
+          ['a', '', false],
+          ['a', '', true],
+          ['a', 'x y', false],
+          ['0', '-a', false],
+          ['0', '-a', true],
+          ['0', '--', true],
         ],
       },
     );
