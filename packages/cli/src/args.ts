@@ -91,7 +91,7 @@ export function parseArgs(def: CommandDef, argv: readonly string[]): ParsedArgs 
       if (value === undefined) {
         const next = argv[i + 1];
         // `--scope $UNSET -- cmd` reaches us as `--scope -- cmd`: the value is missing, not `--`.
-        if (next === undefined || next === '--' || (next.startsWith('-') && next !== '-')) {
+        if (next === undefined || next.startsWith('-')) {
           const got = next === undefined ? '' : ` (got ${JSON.stringify(next)}: a value never starts with -)`;
           throw new UsageError(`${def.name}: --${opt.name} needs a value${opt.value ? ` ${opt.value}` : ''}${got}`);
         }

@@ -40,6 +40,12 @@ describe('the parser', () => {
     expect(b).toMatchObject({ positionals: ['t'], options: { scope: 'abc' }, command: ['ls', '--lease', '5s'] });
     expect(() => parseArgs(commands.exec, ['t', '--shell=yes', '--', 'x'])).toThrow(/takes no value/);
     expect(() => parseArgs(commands.exec, ['t', '--lease'])).toThrow(/needs a value/);
+    // SPEC's argument rules: a separate-word value never starts with -, not even a lone one;
+    // the inline form is how such a value is given.
+    for (const v of ['--', '-', '-a']) {
+      expect(() => parseArgs(commands.exec, ['t', '--scope', v, '--', 'x'])).toThrow(/needs a value/);
+      expect(parseArgs(commands.exec, ['t', `--scope=${v}`, '--', 'x']).options.scope).toBe(v);
+    }
     expect(() => parseArgs(commands.status, ['--jsn'])).toThrow(/unknown option --jsn/);
   });
 

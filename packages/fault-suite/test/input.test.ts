@@ -74,6 +74,7 @@ describe('bad input on the file backend', () => {
           ['a', '', true],
           ['a', 'x y', false],
           ['0', '-a', false],
+          ['0', '-', false],
           ['0', '-a', true],
           ['0', '--', true],
         ],
