@@ -15,7 +15,12 @@ export function validateName(kind: 'task' | 'namespace' | 'lock', value: unknown
 }
 
 export function validateScope(value: unknown): string {
-  if (typeof value !== 'string' || !SCOPE_PATTERN.test(value) || value === '.' || value === '..') {
+  if (value === '.' || value === '..') {
+    // Allowed by the pattern, but every backend keys records by path-like segments (a directory, an SSM
+    // parameter path, an S3 key), where these two mean "here" and "up".
+    throw new UsageError(`invalid scope ${JSON.stringify(value)}: . and .. are path segments, not scopes`);
+  }
+  if (typeof value !== 'string' || !SCOPE_PATTERN.test(value)) {
     throw new UsageError(
       `invalid scope ${JSON.stringify(value)}: use 1-128 of A-Z a-z 0-9 _ . - (a git sha, a build number, a tag)`,
     );

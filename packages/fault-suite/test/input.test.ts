@@ -14,7 +14,8 @@ import { lines, record, runonce, type Store, scratch, startStore } from './harne
  * never the command run on state that could not be read.
  */
 const TASK = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const SCOPE = /^[A-Za-z0-9_.-]{1,128}$/;
+// SPEC's scope characters, less `.` and `..` (path segments in every backend's keys: refused on purpose).
+const SCOPE = /^(?!\.\.?$)[A-Za-z0-9_.-]{1,128}$/;
 const STACK = /\n\s+at .+:\d+:\d+/;
 const RUNS = Number(process.env.RUNONCE_FUZZ_RUNS ?? 40);
 
@@ -75,6 +76,8 @@ describe('bad input on the file backend', () => {
           ['a', 'x y', false],
           ['0', '-a', false],
           ['0', '-', false],
+          ['0', '.', false],
+          ['0', '..', true],
           ['0', '-a', true],
           ['0', '--', true],
         ],
