@@ -5,18 +5,20 @@
 export interface Clock {
   /** Wall-clock milliseconds since the epoch. For display only. */
   now(): number;
-  /** Milliseconds on a clock that never jumps (since this process started, in a process). */
+  /**
+   * Milliseconds on a clock that never jumps. The system clock's is
+   * CLOCK_MONOTONIC, the same in every process of the host, so a deadline on
+   * it can be handed to another process (runonce's keeper beside a command).
+   */
   monotonic(): number;
   /** Resolves after `ms` on the monotonic clock; rejects with the signal's reason when aborted. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 // process.hrtime, not performance.now(): the first touch of `performance` loads perf_hooks, ~2 ms of the skip path.
-const origin = process.hrtime.bigint();
-
 export const systemClock: Clock = {
   now: () => Date.now(),
-  monotonic: () => Number(process.hrtime.bigint() - origin) / 1e6,
+  monotonic: () => Number(process.hrtime.bigint()) / 1e6,
   sleep: (ms, signal) =>
     new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);

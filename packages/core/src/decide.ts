@@ -1,4 +1,4 @@
-import { type Attempt, AttemptState, type ScopeView } from './states.js';
+import { type Attempt, AttemptState, type ScopeView, trustMs } from './states.js';
 
 /**
  * What a new instance does, given what it read of a scope: SPEC.md's table
@@ -12,6 +12,7 @@ import { type Attempt, AttemptState, type ScopeView } from './states.js';
  * | any attempt `done`                                   | skip (done)                          |
  * | latest `running`, heartbeat unchanged < its lease    | wait, or skip / busy per `onBusy`    |
  * | latest `running`, unchanged for a whole lease        | claim n+1, a takeover                |
+ * | latest `running` and stopping, unchanged that long   | claim n+1, a takeover                |
  * | latest `abandoned` (signal, or an operator's tombstone) | claim n+1 at once, a takeover     |
  * | latest `failed`, retries left                        | claim n+1 (a retry)                  |
  * | latest `failed`, no retries left                     | fail (failed elsewhere)              |
@@ -19,7 +20,9 @@ import { type Attempt, AttemptState, type ScopeView } from './states.js';
  *
  * `unchangedForMs` is how long this instance has seen the latest attempt's
  * slot at one version, on its own monotonic clock (never a comparison of
- * clocks across hosts).
+ * clocks across hosts). An owner that announced it is stopping is trusted
+ * only its `stoppingWithinMs` from then (the write that said so is a new
+ * version, so a waiter's count starts at or after it).
  */
 export type Decision =
   | { readonly action: 'skip'; readonly reason: 'done' | 'busy'; readonly attempt: Attempt }
@@ -46,7 +49,7 @@ export function decide(view: ScopeView, unchangedForMs: number, o: DecideOptions
         return { action: 'fail', reason: 'failed', attempt: latest, failures: view.failures };
       return { action: 'claim', attempt: next };
     case AttemptState.running:
-      if (unchangedForMs < latest.leaseMs) {
+      if (unchangedForMs < trustMs(latest)) {
         if (o.onBusy === 'skip') return { action: 'skip', reason: 'busy', attempt: latest };
         if (o.onBusy === 'fail') return { action: 'busy', attempt: latest };
         return { action: 'wait', attempt: latest };

@@ -277,15 +277,95 @@ describe('run', () => {
     backend.fault = () => {
       throw new BackendUnavailableError('connection refused');
     };
-    await clock.advance(27_000);
+    // Given up at stopBy = 10 s + lease − margin (1 s for a 30 s lease): 39 s, before a waiter may take over at 40 s.
+    await clock.advance(26_500);
     expect(signal?.aborted).toBe(false);
-    await clock.advance(1_500);
+    await clock.advance(1_000);
     expect(signal?.aborted).toBe(true);
     await clock.runUntil(() => a.settled);
     expect(RunOnceError.is(a.error, ErrorCode.leaseLost)).toBe(true);
     backend.fault = undefined;
     const status = await instance('x').status('t', { scope: 's1' });
     expect(status.attempts[0]?.state).toBe('running'); // never wrote done or failed
+  });
+
+  it('with stopGrace, gives the lease up that much before stopBy, and reports stopBy after each renewal', async () => {
+    const backend = new FaultyBackend(new MemoryBackend());
+    const { clock, instance } = setup({ backend });
+    let ctx: TaskContext | undefined;
+    const renewals: number[] = [];
+    const a = track(
+      instance('a').run(
+        't',
+        async (c) => {
+          ctx = c;
+          c.onRenew((stopBy) => renewals.push(stopBy));
+          await new Promise((_, reject) => c.signal.addEventListener('abort', () => reject(c.signal.reason)));
+        },
+        { ...opts, stopGrace: '10s' },
+      ),
+    );
+    await clock.advance(1);
+    expect(ctx?.stopBy).toBe(29_000); // claimed at 0: 0 + 30 s − 1 s margin
+    await clock.advance(11_000); // the heartbeat at 10 s is confirmed
+    expect(renewals).toEqual([39_000]);
+    expect(ctx?.stopBy).toBe(39_000);
+    backend.fault = () => {
+      throw new BackendUnavailableError('connection refused');
+    };
+    // The renew deadline: 39 s − 10 s grace = 29 s. Failed renewals are retried (at 20 s and soon after) until then.
+    await clock.advance(17_500);
+    expect(ctx?.signal.aborted).toBe(false);
+    await clock.advance(1_000);
+    expect(ctx?.signal.aborted).toBe(true);
+    await clock.runUntil(() => a.settled);
+    expect(RunOnceError.is(a.error, ErrorCode.leaseLost)).toBe(true);
+  });
+
+  it('refuses a stopGrace longer than half the lease', async () => {
+    const { instance } = setup();
+    await expect(instance('a').run('t', () => 1, { ...opts, stopGrace: '16s' })).rejects.toThrow(
+      /more than half the lease/,
+    );
+  });
+
+  it('announces an interruption in the store at once, and a waiter takes over after the grace, not the lease', async () => {
+    const { clock, instance, backend, namespace } = setup();
+    const interrupt = new AbortController();
+    let started = false;
+    // The owner's task never ends and its process "dies" after the announcement: nothing more is written.
+    track(
+      instance('a').run(
+        't',
+        async () => {
+          started = true;
+          await new Promise(() => {});
+        },
+        { ...opts, stopGrace: '5s', signal: interrupt.signal },
+      ),
+    );
+    await clock.runUntil(() => started);
+    await clock.advance(1_000);
+    interrupt.abort(new Error('SIGTERM'));
+    await clock.advance(1);
+    const [slot] = await backend.read([namespace, 't', 's1']);
+    expect(slot?.value).toMatchObject({ state: 'running', stoppingWithinMs: 5_000 + 1_000 });
+    const t0 = clock.monotonic();
+    let takenAt: number | undefined;
+    const b = track(
+      instance('b').run(
+        't',
+        () => {
+          takenAt = clock.monotonic() - t0;
+        },
+        opts,
+      ),
+    );
+    await clock.runUntil(() => b.settled, 60_000);
+    expect(b.error).toBeUndefined();
+    // Trusted 6 s after the waiter first saw the announcement (its polls add a few seconds), far short of 30 s.
+    expect(takenAt).toBeGreaterThanOrEqual(6_000);
+    expect(takenAt).toBeLessThan(15_000);
   });
 
   it('declares the lease lost when a heartbeat stalls past the lease (a paused process or store)', async () => {

@@ -12,8 +12,8 @@ import {
   WaitTimeoutError,
 } from './errors.js';
 import { Events, type RunOnceEventName, type RunOnceEvents } from './events.js';
-import { Lease } from './lease.js';
-import { type Duration, parseDuration, validateName, validateScope } from './names.js';
+import { Lease, stopMarginMs } from './lease.js';
+import { type Duration, formatDuration, parseDuration, validateName, validateScope } from './names.js';
 import {
   type Attempt,
   AttemptState,
@@ -51,9 +51,31 @@ export interface RunOptions {
   readonly maxTakeovers?: number;
   /** The caller's interruption (SIGINT/SIGTERM): aborts the task and records the attempt abandoned. */
   readonly signal?: AbortSignal;
+  /**
+   * How long the task takes to stop once its signal is aborted. The lease is
+   * given up that much before `stopBy`, so the task can stop in time; and an
+   * interruption is announced in the store at once (`stoppingWithinMs`), so
+   * that if this process dies before it records `abandoned`, waiters take over
+   * after this grace rather than after a whole lease. The caller promises the
+   * task is gone by then (runonce's CLI keeps that promise with a process
+   * beside the command). At most half the lease. Default 0: nothing announced.
+   */
+  readonly stopGrace?: Duration;
 }
 
-export interface TaskContext {
+/** The lease as the one who holds it sees it: when what runs under it must be gone. */
+export interface LeaseDeadline {
+  /**
+   * On the engine clock's `monotonic()` (CLOCK_MONOTONIC ms with the system
+   * clock): the last confirmed renewal's send time + lease − a small margin.
+   * After this a waiter may be about to take over.
+   */
+  readonly stopBy: number;
+  /** Called with the new `stopBy` after each confirmed renewal; returns the unsubscribe. */
+  onRenew(listener: (stopBy: number) => void): () => void;
+}
+
+export interface TaskContext extends LeaseDeadline {
   readonly namespace: string;
   readonly task: string;
   readonly scope: string;
@@ -104,19 +126,28 @@ export interface TaskStatus {
 
 export interface LockOptions {
   readonly lease?: Duration;
+  /** As for `run()`: how long the holder takes to stop once its signal is aborted. At most half the lease. */
+  readonly stopGrace?: Duration;
   /** While someone else holds it: `wait` (default), `fail` (throws `BusyError`), or `skip` (`lock()` returns undefined). */
   readonly onBusy?: OnBusy;
   readonly waitTimeout?: Duration;
   readonly signal?: AbortSignal;
 }
 
-export interface LockHandle {
+export interface LockHandle extends LeaseDeadline {
   readonly name: string;
   /** Strictly increasing per lock name. */
   readonly fencingToken: number;
   /** Aborted when the lease is lost. */
   readonly signal: AbortSignal;
   release(): Promise<void>;
+  /**
+   * Say in the store that the holder is stopping and will be gone within
+   * `withinMs` (default: the lock's `stopGrace` plus the margin): renewals stop,
+   * and waiters trust the lock only that long after they see it. `release()`
+   * still ends it.
+   */
+  announceStop(withinMs?: number): Promise<void>;
 }
 
 export interface LockContext {
@@ -317,13 +348,20 @@ export class RunOnce {
       version: c.version,
       leaseMs: c.o.leaseMs,
       claimedAt: c.sentAt,
+      stopGraceMs: c.o.stopGraceMs,
       onHeartbeat: (version) => this.#events.emit('heartbeat', { task, scope, attempt: c.attempt, version }),
+      onRenewed: (stopBy) => deadline.renewed(stopBy),
       onLost: (reason) => this.#events.emit('lost', { task, scope, attempt: c.attempt, reason }),
     });
-    const interrupt = () => lease.abortTask(new InterruptedError(`interrupted: ${describeReason(c.o.signal?.reason)}`));
+    const deadline = new Deadline();
+    const interrupt = () => {
+      lease.abortTask(new InterruptedError(`interrupted: ${describeReason(c.o.signal?.reason)}`));
+      if (c.o.stopGraceMs > 0) void lease.announceStop(c.o.stopGraceMs + stopMarginMs(c.o.leaseMs));
+    };
     c.o.signal?.addEventListener('abort', interrupt, { once: true });
     if (c.o.signal?.aborted) interrupt();
     lease.start();
+    if (lease.lost) throw lease.lost;
     const t0 = this.#clock.monotonic();
     const ctx: TaskContext = {
       namespace: this.namespace,
@@ -333,6 +371,10 @@ export class RunOnce {
       fencingToken: c.attempt,
       owner: this.owner,
       signal: lease.signal,
+      get stopBy() {
+        return lease.stopBy;
+      },
+      onRenew: (listener) => deadline.onRenew(listener),
     };
     const base = { state: AttemptState.running, owner: this.owner, startedAt: c.startedAt, leaseMs: c.o.leaseMs };
     let result: T;
@@ -586,6 +628,7 @@ export class RunOnce {
   async lock(name: string, options: LockOptions = {}): Promise<LockHandle | undefined> {
     validateName('lock', name);
     const leaseMs = leaseOf(options.lease);
+    const stopGraceMs = stopGraceOf(options.stopGrace, leaseMs);
     const onBusy = options.onBusy ?? 'wait';
     const key: RecordKey = [this.namespace, LOCK_SEGMENT, name];
     const wait = new Waiter(
@@ -611,7 +654,7 @@ export class RunOnce {
         slots = await this.#read(key, wait);
         const latest = slots.at(-1);
         const holder = latest && decodeLockSlot(latest, `${this.namespace}/lock/${name}`);
-        if (holder?.held && wait.staleFor(holder) < holder.leaseMs) {
+        if (holder?.held && wait.staleFor(holder) < holder.trustMs) {
           if (onBusy === 'skip') return undefined;
           if (onBusy === 'fail') {
             throw new BusyError(`lock ${name} is held by ${holder.owner} (token ${holder.attempt})`, holder);
@@ -645,15 +688,24 @@ export class RunOnce {
         version: created.version,
         leaseMs,
         claimedAt: sentAt,
+        stopGraceMs,
         onHeartbeat: (version) => this.#events.emit('heartbeat', { ...where, attempt: token, version }),
+        onRenewed: (stopBy) => deadline.renewed(stopBy),
         onLost: (reason) => this.#events.emit('lost', { ...where, attempt: token, reason }),
       });
+      const deadline = new Deadline();
       lease.start();
+      if (lease.lost) throw lease.lost;
       let released = false;
       return {
         name,
         fencingToken: token,
         signal: lease.signal,
+        get stopBy() {
+          return lease.stopBy;
+        },
+        onRenew: (listener) => deadline.onRenew(listener),
+        announceStop: (withinMs = stopGraceMs + stopMarginMs(leaseMs)) => lease.announceStop(withinMs),
         release: async () => {
           if (released) return;
           released = true;
@@ -709,9 +761,11 @@ export class RunOnce {
     if (onBusy !== 'wait' && onBusy !== 'skip' && onBusy !== 'fail') {
       throw new UsageError(`onBusy must be wait, skip or fail, got ${JSON.stringify(onBusy)}`);
     }
+    const leaseMs = leaseOf(options.lease);
     return {
       onBusy,
-      leaseMs: leaseOf(options.lease),
+      leaseMs,
+      stopGraceMs: stopGraceOf(options.stopGrace, leaseMs),
       waitTimeoutMs: parseDuration(options.waitTimeout ?? DEFAULT_WAIT_TIMEOUT, 'wait timeout'),
       retries,
       maxTakeovers,
@@ -723,6 +777,7 @@ export class RunOnce {
 interface ResolvedRunOptions {
   onBusy: OnBusy;
   leaseMs: number;
+  stopGraceMs: number;
   waitTimeoutMs: number;
   retries: number;
   maxTakeovers: number;
@@ -813,6 +868,30 @@ function leaseOf(lease: Duration | undefined): number {
   return ms;
 }
 
+/** A grace longer than half the lease would leave the holder no time to renew before it must stop. */
+function stopGraceOf(grace: Duration | undefined, leaseMs: number): number {
+  if (grace === undefined) return 0;
+  const ms = parseDuration(grace, 'stop grace');
+  if (ms > leaseMs / 2) {
+    throw new UsageError(
+      `stop grace ${formatDuration(ms)} is more than half the lease (${formatDuration(leaseMs)}): what runs under the lease must be gone before anyone may take over, so give it a longer lease or a shorter grace`,
+    );
+  }
+  return ms;
+}
+
+/** The listeners of one lease's renewals (`ctx.onRenew`). */
+class Deadline {
+  readonly #listeners = new Set<(stopBy: number) => void>();
+  onRenew(listener: (stopBy: number) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  renewed(stopBy: number): void {
+    for (const l of this.#listeners) l(stopBy);
+  }
+}
+
 function decodeLockSlot(slot: Slot, where: string) {
   const v = slot.value;
   if (v.v !== 1 || typeof v.owner !== 'string' || typeof v.leaseMs !== 'number' || typeof v.startedAt !== 'string') {
@@ -824,6 +903,7 @@ function decodeLockSlot(slot: Slot, where: string) {
     held: v.state === 'held',
     owner: v.owner,
     leaseMs: v.leaseMs,
+    trustMs: typeof v.stoppingWithinMs === 'number' ? Math.min(v.leaseMs, v.stoppingWithinMs) : v.leaseMs,
     startedAt: v.startedAt,
   };
 }

@@ -24,7 +24,15 @@ export interface LeaseOptions {
   readonly claimedAt: number;
   /** How long a finished owner keeps trying to record `done` after its last renewal. Default 4 leases. */
   readonly outcomeBudgetMs?: number;
+  /**
+   * How long whatever runs under the lease takes to stop once told (a command's SIGTERM-to-SIGKILL
+   * grace). The lease is given up that long before `stopBy`, so the task is gone before anyone may
+   * take over. Default 0.
+   */
+  readonly stopGraceMs?: number;
   readonly onHeartbeat?: (version: number) => void;
+  /** After each confirmed renewal (and once at the start): the new `stopBy`. */
+  readonly onRenewed?: (stopBy: number) => void;
   readonly onLost?: (reason: string) => void;
 }
 
@@ -40,10 +48,20 @@ export interface LeaseOptions {
  *   holder   S──write v──────────────S+lease/3──write v+1────── …
  *   waiter        sees v (t ≥ S) ····· sees v+1: timer restarts ……
  *
- * Hence the holder declares itself lost as soon as S + lease passes without a
- * newer confirmed write (a stalled store, or this process paused), and before
- * each heartbeat it reads the record: a higher attempt, or a write to our slot
- * that is not ours (an operator's release), also means lost.
+ * So whatever runs under the lease must be gone by `stopBy` = S + lease −
+ * margin (the margin covers a timer firing late and a killed process taking a
+ * moment to die), and the holder gives the lease up (declares itself lost,
+ * which aborts the task) at the renew deadline, `stopBy − stopGrace`: early
+ * enough for the task to stop within its grace. As in client-go's leader
+ * election, the renew deadline is shorter than the lease. A renewal that fails
+ * is retried quickly (250 ms, doubling, at most lease/3 apart) until then.
+ * Before each heartbeat the holder reads the record: a higher attempt, or a
+ * write to our slot that is not ours (an operator's release), also means lost.
+ *
+ *   0 ─ claim or renewal sent (S)    L/3, 2L/3 ─ heartbeats
+ *   L − margin − grace ─ renew deadline: lost, the task is told to stop
+ *   L − margin ─ stopBy: the task is gone (the CLI's keeper SIGKILLs a command)
+ *   L ─ the earliest moment a waiter may take over
  */
 export class Lease {
   readonly #o: LeaseOptions;
@@ -55,13 +73,26 @@ export class Lease {
   /** Send time of the last read that showed we still hold the slot (the claim included). */
   #checkedAt: number;
   #lost: LeaseLostError | undefined;
-  #inflight: Promise<void> = Promise.resolve();
+  #inflight: Promise<boolean> = Promise.resolve(true);
+  readonly #marginMs: number;
+  readonly #graceMs: number;
 
   constructor(options: LeaseOptions) {
     this.#o = options;
     this.#version = options.version;
     this.#confirmedAt = options.claimedAt;
     this.#checkedAt = options.claimedAt;
+    this.#marginMs = stopMarginMs(options.leaseMs);
+    this.#graceMs = options.stopGraceMs ?? 0;
+  }
+
+  /**
+   * When whatever runs under the lease must be gone, on the clock's monotonic
+   * time: the last confirmed renewal's send time + lease − margin. Later than
+   * this, a waiter that saw that renewal may be about to take over.
+   */
+  get stopBy(): number {
+    return this.#confirmedAt + this.#o.leaseMs - this.#marginMs;
   }
 
   /** Aborted (with a LeaseLostError as reason) when the lease is lost. */
@@ -74,8 +105,48 @@ export class Lease {
   }
 
   start(): void {
+    // Paused between the claim and here past the renew deadline: a waiter may be about to take over.
+    if (this.#o.clock.monotonic() >= this.#renewDeadline()) {
+      this.#markLost('the claim is too old to start under (this process was held up after claiming)');
+      return;
+    }
+    this.#o.onRenewed?.(this.stopBy);
     void this.#heartbeats();
     void this.#watchdog();
+  }
+
+  /**
+   * Tell waiters we are stopping: rewrite our slot once with `stoppingWithinMs`
+   * (waiters then trust it only that long after they see it, not a whole
+   * lease), and renew no more. Whoever calls this must make sure the task is
+   * gone within that time of now: runonce's keeper SIGKILLs the command at the
+   * end of its grace whether or not runonce is still alive. Best effort: if
+   * the write fails, waiters wait out the lease as before.
+   */
+  announceStop(withinMs: number): Promise<void> {
+    if (this.#stop.signal.aborted) return this.#inflight.then(() => {});
+    this.#stop.abort(STOPPED);
+    const previous = this.#inflight;
+    // The final write (finish) waits for this one, so the mark can never land over `abandoned`.
+    this.#inflight = (async () => {
+      await previous;
+      if (this.#lost) return true;
+      const { backend, clock, key, index, value } = this.#o;
+      try {
+        await this.#check();
+        const now = clock.now();
+        this.#version = await backend.write(key, index, {
+          ...value,
+          heartbeatAt: new Date(now).toISOString(),
+          stoppingAt: new Date(now + withinMs).toISOString(),
+          stoppingWithinMs: Math.ceil(withinMs),
+        });
+      } catch {
+        // lost, or the store is unreachable: waiters fall back to the lease
+      }
+      return true;
+    })();
+    return this.#inflight.then(() => {});
   }
 
   /** Abort the task's signal for another reason (the caller was interrupted). */
@@ -174,29 +245,40 @@ export class Lease {
   async #heartbeats(): Promise<void> {
     const { clock, leaseMs } = this.#o;
     const stop = this.#stop.signal;
+    let retry = 250;
+    let ok = true;
     while (!stop.aborted && !this.#lost) {
-      if (!(await sleepUnlessAborted(clock, leaseMs / 3, stop))) return;
+      const wait = ok ? leaseMs / 3 : Math.min(retry, leaseMs / 3);
+      if (!(await sleepUnlessAborted(clock, wait, stop))) return;
       if (this.#lost) return;
       this.#inflight = this.#renew();
-      await this.#inflight;
+      ok = await this.#inflight;
+      retry = ok ? 250 : retry * 2;
     }
   }
 
-  async #renew(): Promise<void> {
-    const { backend, clock, key, index, value, leaseMs } = this.#o;
+  /** One renewal; false when it failed and should be retried soon. */
+  async #renew(): Promise<boolean> {
+    const { backend, clock, key, index, value } = this.#o;
     const sentAt = clock.monotonic();
-    if (sentAt - this.#confirmedAt >= leaseMs) return; // the watchdog calls it
+    if (sentAt >= this.#renewDeadline()) return true; // the watchdog calls it
     try {
       await this.#check();
-      if (this.#stop.signal.aborted) return;
+      if (this.#stop.signal.aborted) return true;
       const version = await backend.write(key, index, { ...value, heartbeatAt: new Date(clock.now()).toISOString() });
       this.#version = version;
       this.#confirmedAt = Math.max(this.#confirmedAt, sentAt);
       this.#o.onHeartbeat?.(version);
+      this.#o.onRenewed?.(this.stopBy);
+      return true;
     } catch (e) {
-      if (RunOnceError.is(e, 'E_LEASE_LOST')) return;
-      // A failed renewal is retried at the next tick; the watchdog decides when it is too late.
+      // Lost: the loop ends. Else retried soon; the watchdog decides when it is too late.
+      return RunOnceError.is(e, 'E_LEASE_LOST');
     }
+  }
+
+  #renewDeadline(): number {
+    return this.stopBy - this.#graceMs;
   }
 
   /** Read the record: we must still be the highest slot, and nobody else may have written ours. */
@@ -229,9 +311,12 @@ export class Lease {
     const { clock, leaseMs } = this.#o;
     const stop = this.#stop.signal;
     while (!stop.aborted && !this.#lost) {
-      const due = this.#confirmedAt + leaseMs - clock.monotonic();
+      const due = this.#renewDeadline() - clock.monotonic();
       if (due <= 0) {
-        this.#markLost(`could not renew the lease for ${leaseMs} ms`);
+        const within = Math.round(this.#renewDeadline() - this.#confirmedAt);
+        this.#markLost(
+          `no renewal confirmed within ${within} ms of the last (lease ${leaseMs} ms): stopping before anyone may take over`,
+        );
         return;
       }
       if (!(await sleepUnlessAborted(clock, due, stop))) return;
@@ -250,6 +335,15 @@ export class Lease {
 
 function reasonOf(value: JsonObject): string {
   return typeof value.reason === 'string' ? `: ${value.reason}` : '';
+}
+
+/**
+ * What `stopBy` keeps back from the end of the lease: a timer firing late, a
+ * SIGKILLed process taking a moment to die. A twentieth of the lease, within
+ * 100 ms – 1 s.
+ */
+export function stopMarginMs(leaseMs: number): number {
+  return Math.min(1000, Math.max(100, leaseMs / 20));
 }
 
 /** Throttling and unavailability may pass; anything else (denied, corrupt) will not. */

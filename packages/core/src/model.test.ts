@@ -7,13 +7,22 @@
  * `release --force` whatever attempt is running at generated moments (its
  * store calls are scheduled like everyone's), and refuse some contenders'
  * reads and writes as throttled (an owner recording done past its lease, a
- * waiter that misses reads).
+ * waiter that misses reads), and interrupt owners (SIGTERM: the stop is
+ * announced in the store, and waiters trust the attempt only the grace).
+ *
+ * Each task is a command that ignores its lease: it runs for its planned time
+ * unless stopped, and when told to stop it takes its own time to exit. Only a
+ * keeper like the CLI's stops it: SIGTERM when the engine aborts the task's
+ * signal, SIGKILL at `stopBy` (moved on by each confirmed renewal) or at the
+ * end of the grace. The test checks that no two commands are ever alive at
+ * the same moment, except beside an attempt an operator released (release
+ * --force asserts the owner is dead; SPEC's "Operator release").
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { JsonObject } from './backend.js';
 import { MemoryBackend } from './backends/memory.js';
-import { FakeClock } from './clock.js';
+import { type Clock, FakeClock } from './clock.js';
 import { RunOnce } from './engine.js';
 import { ErrorCode, RunOnceError, ThrottledError } from './errors.js';
 import { decodeAttempt } from './states.js';
@@ -21,6 +30,7 @@ import { FaultyBackend } from './testing.js';
 
 const RUNS = Number(process.env.RUNONCE_MODEL_RUNS ?? 1000);
 const LEASE_MS = 3000;
+const GRACE_MS = 1000;
 const MAX_TAKEOVERS = 3;
 
 interface ContenderPlan {
@@ -31,6 +41,12 @@ interface ContenderPlan {
   slowCallMs: number;
   /** Refuse every nth read and write as throttled (0: never): the owner's done and heartbeats, a waiter's polls. */
   throttleEvery: number;
+  /** How long the command takes to exit after SIGTERM (longer than the grace: it is SIGKILLed). */
+  termMs: number;
+  /** SIGTERM to runonce this long after the command starts (null: never). */
+  interruptAfter: number | null;
+  /** runonce itself stalls (SIGSTOP, a long GC) from `at` for `ms`: its timers and store calls wait; its command does not. */
+  pause: { at: number; ms: number } | null;
 }
 
 const contenderArb: fc.Arbitrary<ContenderPlan> = fc.record({
@@ -40,7 +56,91 @@ const contenderArb: fc.Arbitrary<ContenderPlan> = fc.record({
   crashAfterCalls: fc.option(fc.integer({ min: 0, max: 12 }), { freq: 3 }),
   slowCallMs: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 2 * LEASE_MS })),
   throttleEvery: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 2, max: 4 })),
+  termMs: fc.integer({ min: 0, max: 2 * GRACE_MS }),
+  interruptAfter: fc.option(fc.integer({ min: 0, max: 6000 }), { freq: 4 }),
+  pause: fc.option(
+    fc.record({ at: fc.integer({ min: 0, max: 12_000 }), ms: fc.integer({ min: 0, max: 3 * LEASE_MS }) }),
+    {
+      freq: 3,
+    },
+  ),
 });
+
+/** The contender's own view of time: while it is paused, nothing it waits for comes back. */
+function pausable(clock: FakeClock, pause: ContenderPlan['pause']): Clock & { untilAwake(): Promise<void> } {
+  const untilAwake = async (signal?: AbortSignal) => {
+    const now = clock.monotonic();
+    if (pause && now >= pause.at && now < pause.at + pause.ms) await clock.sleep(pause.at + pause.ms - now, signal);
+  };
+  return {
+    now: () => clock.now(),
+    monotonic: () => clock.monotonic(),
+    sleep: async (ms, signal) => {
+      await clock.sleep(ms, signal);
+      await untilAwake(signal);
+    },
+    untilAwake,
+  };
+}
+
+/** When one command was alive, on the fake monotonic clock. */
+interface Life {
+  owner: string;
+  attempt: number;
+  start: number;
+  end: number;
+}
+
+/**
+ * The command as the CLI runs it: it ends on its own after `ms`, or `termMs`
+ * after SIGTERM, or at once at SIGKILL. The keeper SIGTERMs it when the task's
+ * signal aborts (lease lost, interrupted) and SIGKILLs it at `stopBy` or at
+ * the end of the grace, whichever is first. Returns how it ended.
+ */
+async function command(
+  clock: FakeClock,
+  ctx: { stopBy: number; signal: AbortSignal; onRenew(l: (t: number) => void): () => void },
+  plan: { ms: number; termMs: number },
+  life: Life,
+): Promise<'exited' | 'terminated' | 'killed'> {
+  // The keeper does not start a command whose lease is about to end (SIGTERM would be due at once).
+  if (clock.monotonic() >= ctx.stopBy - GRACE_MS) {
+    life.end = life.start;
+    return 'killed';
+  }
+  let killAt = ctx.stopBy;
+  let termEnd = Number.POSITIVE_INFINITY;
+  const naturalEnd = clock.monotonic() + plan.ms;
+  let wake = new AbortController();
+  const onAbort = () => {
+    if (termEnd !== Number.POSITIVE_INFINITY) return;
+    termEnd = clock.monotonic() + plan.termMs;
+    killAt = Math.min(killAt, clock.monotonic() + GRACE_MS);
+    wake.abort();
+  };
+  const off = ctx.onRenew((stopBy) => {
+    if (termEnd !== Number.POSITIVE_INFINITY) return; // SIGTERM was sent: a renewal cannot take it back
+    killAt = stopBy;
+    wake.abort();
+  });
+  if (ctx.signal.aborted) onAbort();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      const now = clock.monotonic();
+      const end = Math.min(naturalEnd, termEnd, killAt);
+      if (now >= end) {
+        life.end = now;
+        return end === killAt ? 'killed' : end === termEnd ? 'terminated' : 'exited';
+      }
+      wake = new AbortController();
+      await clock.sleep(end - now, wake.signal).catch(() => {});
+    }
+  } finally {
+    off();
+    ctx.signal.removeEventListener('abort', onAbort);
+  }
+}
 
 type Ending =
   | 'done-here'
@@ -50,6 +150,7 @@ type Ending =
   | 'lost'
   | 'timeout'
   | 'crashed'
+  | 'interrupted'
   | 'throttled';
 
 describe('model: contenders, crashes, slow calls and clock jumps', () => {
@@ -86,10 +187,12 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
           const executions: string[] = [];
           const endings = new Map<string, Ending>();
           const outcomes = new Map<string, unknown>();
+          const lives: Life[] = [];
 
           const contenders = plans.map((plan, i) => {
             const owner = `c${i}`;
             const backend = new FaultyBackend(store);
+            const own = pausable(clock, plan.pause);
             let calls = 0;
             backend.fault = async (op) => {
               if (plan.crashAfterCalls !== null && calls >= plan.crashAfterCalls) {
@@ -97,15 +200,17 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
                 await never;
               }
               calls++;
+              await own.untilAwake();
               await s.schedule(Promise.resolve(), `${owner}:${op}`);
               if (plan.slowCallMs > 0 && op !== 'read') await clock.sleep(plan.slowCallMs);
+              await own.untilAwake();
               if (plan.throttleEvery && (op === 'read' || op === 'write') && calls % plan.throttleEvery === 0) {
                 throw new ThrottledError(`injected: ${owner} ${op}`);
               }
             };
-            const engine = new RunOnce({ backend, namespace: 'm', owner, clock, random: () => 0.5 });
+            const engine = new RunOnce({ backend, namespace: 'm', owner, clock: own, random: () => 0.5 });
             engine.on('claimed', (e) => claims.push({ attempt: e.attempt, owner }));
-            return { owner, plan, engine };
+            return { owner, plan, engine, own };
           });
 
           // The operator: `runonce release --force` at each generated moment.
@@ -124,19 +229,37 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
               });
           }
 
-          for (const { owner, plan, engine } of contenders) {
+          for (const { owner, plan, engine, own } of contenders) {
+            const interrupt = new AbortController();
             void clock
               .sleep(plan.startAt)
               .then(() =>
                 engine.run(
                   't',
-                  async () => {
+                  async (ctx) => {
                     executions.push(owner);
-                    await clock.sleep(plan.taskMs);
+                    if (plan.interruptAfter !== null) {
+                      void clock
+                        .sleep(plan.interruptAfter)
+                        .then(() => own.untilAwake()) // a stalled runonce handles the signal when it wakes
+                        .then(() => interrupt.abort(new Error('SIGTERM')));
+                    }
+                    const life: Life = { owner, attempt: ctx.attempt, start: clock.monotonic(), end: Infinity };
+                    lives.push(life);
+                    const how = await command(clock, ctx, { ms: plan.taskMs, termMs: plan.termMs }, life);
+                    if (how !== 'exited') throw Object.assign(new Error(`command ${how}`), { exitCode: 143 });
                     if (plan.fails) throw Object.assign(new Error('boom'), { exitCode: 2 });
                     return owner;
                   },
-                  { scope: 'scope', lease: LEASE_MS, waitTimeout: '10m', retries, maxTakeovers: MAX_TAKEOVERS },
+                  {
+                    scope: 'scope',
+                    lease: LEASE_MS,
+                    stopGrace: GRACE_MS,
+                    signal: interrupt.signal,
+                    waitTimeout: '10m',
+                    retries,
+                    maxTakeovers: MAX_TAKEOVERS,
+                  },
                 ),
               )
               .then(
@@ -152,6 +275,7 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
                       (e as { details: { ranHere: boolean } }).details.ranHere ? 'failed-here' : 'failed-elsewhere',
                     );
                   } else if (RunOnceError.is(e, ErrorCode.leaseLost)) endings.set(owner, 'lost');
+                  else if (RunOnceError.is(e, ErrorCode.interrupted)) endings.set(owner, 'interrupted');
                   else if (RunOnceError.is(e, ErrorCode.throttled)) endings.set(owner, 'throttled');
                   else if (RunOnceError.is(e, ErrorCode.waitTimeout)) endings.set(owner, 'timeout');
                   else throw e;
@@ -186,6 +310,19 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
           }
 
           const slots = (await store.read(key)).map((sl) => decodeAttempt(sl, 'model'));
+
+          // No two commands alive at one moment: each is gone before anyone may take over from it.
+          // Beside an attempt an operator released, overlap is what release --force accepts.
+          const released = new Set(slots.map((a) => a.releases).filter((r) => r !== undefined));
+          for (const a of lives) {
+            for (const b of lives) {
+              if (a === b || a.start > b.start || released.has(a.attempt)) continue;
+              expect(
+                b.start >= a.end,
+                `${a.owner}'s command (attempt ${a.attempt}, ${a.start}–${a.end} ms) was still alive when ${b.owner}'s (attempt ${b.attempt}) started at ${b.start} ms`,
+              ).toBe(true);
+            }
+          }
           const doneSlots = slots.filter((a) => a.state === 'done');
           const ranHere = [...endings.values()].filter((e) => e === 'done-here');
 

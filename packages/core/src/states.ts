@@ -37,6 +37,14 @@ export interface Attempt {
   readonly releases?: number | undefined;
   /** The owner's lease; waiters judge staleness by it, not by their own. */
   readonly leaseMs: number;
+  /**
+   * Set when a running owner announced that it is stopping (interrupted): its
+   * command will be gone within this long of that write, so waiters trust the
+   * attempt only that long after they first see it (see `trustMs`).
+   */
+  readonly stoppingWithinMs?: number | undefined;
+  /** For humans: when the owner said it would be gone (wall clock). */
+  readonly stoppingAt?: string | undefined;
   /** The slot's version when read; heartbeats change it. */
   readonly version: number;
 }
@@ -76,6 +84,10 @@ export function decodeAttempt(slot: Slot, where: string): Attempt {
   };
   const exitCode = v.exitCode;
   if (exitCode !== undefined && (typeof exitCode !== 'number' || !Number.isInteger(exitCode))) throw bad('exitCode');
+  const stoppingWithinMs = v.stoppingWithinMs;
+  if (stoppingWithinMs !== undefined && (typeof stoppingWithinMs !== 'number' || !(stoppingWithinMs >= 0))) {
+    throw bad('stoppingWithinMs');
+  }
   const releases = v.releases;
   if (
     releases !== undefined &&
@@ -95,9 +107,18 @@ export function decodeAttempt(slot: Slot, where: string): Attempt {
     reason: optString('reason'),
     releases: releases as number | undefined,
     leaseMs: v.leaseMs,
+    stoppingWithinMs: stoppingWithinMs as number | undefined,
+    stoppingAt: optString('stoppingAt'),
     version: slot.version,
   };
 }
+
+/**
+ * How long a waiter trusts a running attempt whose slot it sees unchanged:
+ * the owner's lease, or less once the owner announced it is stopping.
+ */
+export const trustMs = (a: Pick<Attempt, 'leaseMs' | 'stoppingWithinMs'>): number =>
+  a.stoppingWithinMs === undefined ? a.leaseMs : Math.min(a.leaseMs, a.stoppingWithinMs);
 
 /** An operator's release, not a claim: nothing runs under it, and takeover counts ignore it. */
 export const isTombstone = (a: Pick<Attempt, 'releases'>): boolean => a.releases !== undefined;
