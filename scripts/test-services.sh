@@ -82,4 +82,21 @@ if [ -n "$qemu" ]; then
     apt_install qemu-user-static "libc6:$other_arch" "libstdc++6:$other_arch" "libgcc-s1:$other_arch"
   fi
   echo "test-services: $qemu $(command -v "$qemu") ($("$qemu" --version | head -1 | sed 's/.*version //'))"
+  # The executable starts a copy of itself beside each command (its keeper), so under emulation the
+  # kernel must know to run the other architecture's binaries with qemu: register it with binfmt_misc,
+  # as Debian's qemu-user-binfmt does, pointing at the static emulator (flag F: usable from any mount
+  # namespace).
+  binfmt=/proc/sys/fs/binfmt_misc
+  handler="qemu-${qemu#qemu-}"
+  handler="${handler%-static}"
+  if [ ! -e "$binfmt/register" ]; then $SUDO mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null || true; fi
+  if [ ! -e "$binfmt/$handler" ] && [ -e "/usr/lib/binfmt.d/$handler.conf" ] && [ -e "$binfmt/register" ]; then
+    sed -e "s#:[^:]*:[A-Z]*\$#:$(command -v "$qemu"):F#" "/usr/lib/binfmt.d/$handler.conf" | $SUDO tee "$binfmt/register" >/dev/null ||
+      echo "test-services: could not register $handler with binfmt_misc"
+  fi
+  if [ -e "$binfmt/$handler" ]; then
+    echo "test-services: binfmt_misc  $handler -> $(sed -n 's/^interpreter //p' "$binfmt/$handler")"
+  else
+    echo "test-services: binfmt_misc  $handler not registered: the other architecture's exec tests will fail"
+  fi
 fi

@@ -41,6 +41,8 @@ rmSync(out('sea'), { recursive: true, force: true });
 
 const npm = await build({
   ...common,
+  // keeper.js: the process beside each command (src/keeper.ts); child.ts finds it beside the entry.
+  entryPoints: { ...common.entryPoints, keeper: 'src/keeper.ts' },
   outdir: 'dist/bundle',
   splitting: true,
   format: 'esm',
@@ -62,6 +64,8 @@ const seaDefine = {
   RUNONCE_VERSION: JSON.stringify(version),
   RUNONCE_SEA_BUILD: 'true',
   SEA_ASSETS: JSON.stringify(SEA_ASSETS),
+  // Only on paths the executable never takes (child.ts finds keeper.js from npm): CommonJS has no import.meta.
+  'import.meta.url': JSON.stringify('file:///runonce-standalone-executable'),
 };
 const loader = fileURLToPath(new URL('./src/sea-assets.ts', import.meta.url));
 /** Imports of the lazily loaded packages become `loadAsset(name)`; in assets, they stay requires the loader answers. */

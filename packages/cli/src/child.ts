@@ -1,16 +1,32 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants } from 'node:os';
+import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { systemClock } from '@runonce/core';
 import type { Reporter } from './io.js';
+import type { KeeperSpec } from './keeper.js';
+
+declare const RUNONCE_SEA_BUILD: boolean | undefined;
+const RUNONCE_SEA = typeof RUNONCE_SEA_BUILD === 'boolean' && RUNONCE_SEA_BUILD;
+/** keeper.ts's KEEPER_ARG (not imported: that would load the keeper's module here). */
+const KEEPER_ARG = '__supervise';
 
 export interface ChildOptions {
   readonly command: readonly string[];
   readonly shell: boolean;
   readonly env: NodeJS.ProcessEnv;
   readonly reporter: Reporter;
-  /** Tee stdout/stderr through runonce (for --log-file); else the child inherits them untouched. */
+  /** Tee stdout/stderr through runonce (for --log-file); else the command inherits them untouched. */
   readonly tee: boolean;
   /** Between SIGTERM and SIGKILL when the command must stop. */
   readonly graceMs: number;
+  /**
+   * When the command must be gone unless a renewal moves it: the lease's stopBy, on core's system
+   * clock, which is CLOCK_MONOTONIC in ms, as the keeper reads it too.
+   */
+  readonly stopBy: number;
+  /** The keeper's switch fired: no renewal came in time. */
+  readonly onFired?: (what: 'term' | 'kill') => void;
 }
 
 export interface ChildExit {
@@ -21,50 +37,88 @@ export interface ChildExit {
 }
 
 /**
- * The command in its own process group (detached), so a signal reaches it
- * and everything it started: `kill(-pgid)`. Nothing is parsed or rewritten.
+ * The command, started and watched by its keeper (keeper.ts): a process
+ * beside runonce that holds the command in its own process group and stops it
+ * when runonce's renewals stop coming (a paused runonce), when runonce dies
+ * (its end of the control socket closes), or when told. The keeper is started
+ * first and starts the command itself, so at no instant is the command running
+ * without something that will stop it. Nothing in the command is parsed or
+ * rewritten.
  */
 export class Child {
-  readonly #proc: ChildProcess;
-  readonly #reaper: ChildProcess | undefined;
+  readonly #keeper: ChildProcess;
+  readonly #control: Socket | undefined;
+  readonly #graceMs: number;
+  #pid: number | undefined;
+  #ended = false;
   readonly exited: Promise<ChildExit>;
-  #killTimer: NodeJS.Timeout | undefined;
 
   constructor(o: ChildOptions) {
     const [file, ...args] = o.shell ? ['/bin/sh', '-c', o.command.join(' ')] : o.command;
-    this.#proc = spawn(file as string, args, {
-      stdio: o.tee ? ['inherit', 'pipe', 'pipe'] : 'inherit',
+    this.#graceMs = o.graceMs;
+    const spec: KeeperSpec = { file: file as string, args, graceMs: o.graceMs, killAt: o.stopBy };
+    const [exe, ...pre] = keeperCommand();
+    const out = o.tee ? 'pipe' : 'inherit';
+    this.#keeper = spawn(exe as string, [...pre, KEEPER_ARG, JSON.stringify(spec)], {
+      stdio: ['inherit', out, out, 'pipe'],
       env: o.env,
+      // Its own session: a signal to runonce's process group (a hook's timeout) does not reach it.
       detached: true,
     });
+    this.#control = this.#keeper.stdio[3] as Socket | undefined;
     if (o.tee) {
-      this.#proc.stdout?.on('data', (chunk: Buffer) => {
+      this.#keeper.stdout?.on('data', (chunk: Buffer) => {
         process.stdout.write(chunk);
         o.reporter.logChunk(chunk);
       });
-      this.#proc.stderr?.on('data', (chunk: Buffer) => {
+      this.#keeper.stderr?.on('data', (chunk: Buffer) => {
         process.stderr.write(chunk);
         o.reporter.logChunk(chunk);
       });
     }
-    this.#reaper = this.#proc.pid === undefined ? undefined : startReaper(this.#proc.pid, o.graceMs);
     this.exited = new Promise<ChildExit>((resolve) => {
-      this.#proc.once('error', (e: NodeJS.ErrnoException) => {
-        // spawn failed: no process. Shells use 127 (not found) and 126 (not executable).
-        const code = e.code === 'ENOENT' ? 127 : 126;
-        resolve({ code, signal: null, error: `cannot run ${JSON.stringify(file)}: ${e.message}` });
+      let result: ChildExit | undefined;
+      const done = () => {
+        if (this.#ended) return;
+        this.#ended = true;
+        // The keeper went without a word (killed itself): its command must not outlive it.
+        if (!result && this.#pid !== undefined) signalGroup(this.#pid, 'SIGKILL');
+        resolve(result ?? { code: 126, signal: null, error: "runonce's keeper of the command ended unexpectedly" });
+      };
+      this.#keeper.once('error', (e: NodeJS.ErrnoException) => {
+        result = { code: 126, signal: null, error: `cannot start runonce's keeper (${exe}): ${e.message}` };
+        done();
       });
-      this.#proc.once('exit', (code, signal) => {
-        const done = () => {
-          if (this.#killTimer) clearTimeout(this.#killTimer);
-          stopReaper(this.#reaper);
-          if (signal) resolve({ code: 128 + (constants.signals[signal] ?? 0), signal });
-          else resolve({ code: code ?? 1, signal: null });
-        };
-        // Let the pipes drain, but never wait on grandchildren that keep them open.
-        if (!o.tee) return done();
+      let buffered = '';
+      this.#control?.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          const [kind, a, ...rest] = line.split(' ');
+          if (kind === 'p') this.#pid = Number(a);
+          else if (kind === 'f') o.onFired?.(a === 'kill' ? 'kill' : 'term');
+          else if (kind === 'e') {
+            result = { code: Number(a), signal: rest[0] && rest[0] !== '-' ? (rest[0] as NodeJS.Signals) : null };
+          } else if (kind === 'x') {
+            const message = rest.join(' ');
+            result =
+              a === 'ETIMEDOUT'
+                ? { code: 126, signal: null, error: message }
+                : {
+                    code: a === 'ENOENT' ? 127 : 126,
+                    signal: null,
+                    error: `cannot run ${JSON.stringify(file)}: ${message}`,
+                  };
+          }
+        }
+      });
+      this.#control?.on('error', () => {});
+      // After the keeper exits, read what it said to the end (its exit may be seen first) and let the
+      // output pipes drain, but never wait on grandchildren that keep them open.
+      this.#keeper.once('exit', () => {
         const timer = setTimeout(done, 500);
-        this.#proc.once('close', () => {
+        this.#keeper.once('close', () => {
           clearTimeout(timer);
           done();
         });
@@ -73,62 +127,47 @@ export class Child {
   }
 
   get pid(): number | undefined {
-    return this.#proc.pid;
+    return this.#pid;
   }
 
-  /** Send a signal to the child's whole process group. */
-  signal(sig: NodeJS.Signals): void {
-    const pid = this.#proc.pid;
-    if (pid === undefined || this.#proc.exitCode !== null || this.#proc.signalCode !== null) return;
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      try {
-        this.#proc.kill(sig);
-      } catch {
-        // already gone
-      }
-    }
+  /** A renewal was confirmed: the command may run until this new stopBy (engine clock, CLOCK_MONOTONIC ms). */
+  renewed(stopBy: number): void {
+    this.#tell(`r ${stopBy}`);
   }
 
-  /** SIGTERM (or the given signal) to the group now, SIGKILL after the grace period if it is still there. */
-  terminate(graceMs: number, first: NodeJS.Signals = 'SIGTERM'): void {
-    this.signal(first);
-    if (this.#killTimer) return;
-    this.#killTimer = setTimeout(() => this.signal('SIGKILL'), graceMs);
-    this.#killTimer.unref();
+  /** Stop the command: `sig` to its group now, SIGKILL at the end of the grace (or sooner, if a deadline is). */
+  terminate(sig: NodeJS.Signals = 'SIGTERM'): void {
+    this.#tell(`s ${systemClock.monotonic() + this.#graceMs} ${sig}`);
+  }
+
+  /** SIGKILL to the command's group now. */
+  kill(): void {
+    this.#tell('k');
+  }
+
+  #tell(line: string): void {
+    if (this.#ended || !this.#control || this.#control.destroyed) return;
+    this.#control.write(`${line}\n`);
   }
 }
 
 /**
- * The command lives in its own process group, so if runonce itself dies
- * (SIGKILL, the OOM killer) nothing would stop it, and the next instance
- * would take over after a lease while it still runs: two runs. The reaper is
- * a shell blocked reading a pipe only runonce holds; when runonce dies the
- * kernel closes the pipe, and the reaper stops the command's group (SIGTERM,
- * then SIGKILL after the grace period). In its own group, so that a signal to
- * runonce's group does not take it down too.
+ * How to start the keeper: the standalone executable runs itself; from npm,
+ * Node runs keeper.js from the bundle (beside the entry, or one level up from
+ * a chunk); in the source tree (tests), Node 24 runs keeper.ts as it is.
  */
-function startReaper(pgid: number, graceMs: number): ChildProcess | undefined {
-  try {
-    const script = 'read _; kill -TERM -"$1" 2>/dev/null || exit 0; sleep "$2"; kill -KILL -"$1" 2>/dev/null';
-    const reaper = spawn('/bin/sh', ['-c', script, 'runonce-reaper', String(pgid), String(Math.ceil(graceMs / 1000))], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-      detached: true,
-    });
-    reaper.on('error', () => {});
-    reaper.unref();
-    (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    return reaper;
-  } catch {
-    return undefined;
+function keeperCommand(): string[] {
+  if (RUNONCE_SEA) return [process.execPath];
+  for (const rel of ['./keeper.js', '../keeper.js', './keeper.ts']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) return [process.execPath, fileURLToPath(url)];
   }
+  throw new Error(`runonce's keeper is missing beside ${fileURLToPath(import.meta.url)}: reinstall runonce`);
 }
 
-function stopReaper(reaper: ChildProcess | undefined): void {
-  if (!reaper?.pid || reaper.exitCode !== null) return;
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
-    process.kill(-reaper.pid, 'SIGKILL');
+    process.kill(-pid, sig);
   } catch {
     // already gone
   }

@@ -1,6 +1,14 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, type OnBusy, parseDuration, UsageError, validateName, validateScope } from '@runonce/core';
+import {
+  ConfigError,
+  formatDuration,
+  type OnBusy,
+  parseDuration,
+  UsageError,
+  validateName,
+  validateScope,
+} from '@runonce/core';
 import type { OptionDef, ParsedArgs } from './args.js';
 import { checkBackendName } from './backend-names.js';
 import { commands } from './definitions.js';
@@ -98,7 +106,8 @@ const SETTINGS = {
   onBusy: { check: choice<OnBusy>('wait', 'skip', 'fail'), fallback: () => 'wait' as OnBusy },
   retries: { check: count, fallback: () => 0 },
   maxTakeovers: { check: count, fallback: () => 3 },
-  killGrace: { check: duration, fallback: () => 10_000 },
+  // Resolved against the lease below: 10 s, or a third of the lease when that is shorter.
+  killGrace: { check: duration, fallback: () => undefined },
   logFile: { check: str, fallback: () => undefined },
 } as const;
 type SettingKey = keyof typeof SETTINGS;
@@ -113,25 +122,49 @@ export function resolveConfig(args: Pick<ParsedArgs, 'options'>, environment: En
   const { env, cwd } = environment;
   const { file, path } = loadConfigFile(args.options.config, env, cwd);
   const out: Record<string, unknown> = { configFile: path };
+  const from: Partial<Record<SettingKey, string>> = {};
   for (const key of Object.keys(SETTINGS) as SettingKey[]) {
     const setting = SETTINGS[key];
     const opt = OPTION_OF.get(key);
     const flag = opt ? args.options[opt.name] : undefined;
     if (flag !== undefined && opt) {
       out[key] = setting.check(flag, { kind: 'flag', label: `--${opt.name}` });
+      from[key] = `--${opt.name}`;
     } else if (opt?.env && env[opt.env] !== undefined) {
       // Empty is refused, as for a flag: `RUNONCE_SCOPE=` falling back to another scope would run or skip the wrong one.
       if (env[opt.env] === '') throw new UsageError(`${opt.env} is set but empty; give it a value or unset it`);
       out[key] = setting.check(env[opt.env], { kind: 'env', label: opt.env });
+      from[key] = opt.env;
     } else if (file && file[key] !== undefined) {
       out[key] = setting.check(file[key], { kind: 'file', label: `${path}: ${key}` });
+      from[key] = `${path}: ${key}`;
     } else {
       out[key] = setting.fallback(environment);
     }
   }
+  out.killGrace = killGraceFor(out.lease as number, out.killGrace as number | undefined, from);
   if (file) for (const key of OBJECT_KEYS) out[key] = file[key];
   if (typeof out.dir === 'string') out.dir = resolve(cwd, out.dir);
   return out as unknown as CliConfig;
+}
+
+/**
+ * The command must be gone before anyone may take over (the keeper SIGKILLs it at the lease's stopBy),
+ * and the lease is given up a grace before that: a grace over half the lease would leave no time to
+ * renew. Default 10 s, or a third of the lease when that is shorter.
+ */
+function killGraceFor(leaseMs: number, grace: number | undefined, from: Partial<Record<SettingKey, string>>): number {
+  if (grace === undefined) return Math.min(10_000, Math.floor(leaseMs / 3));
+  if (grace <= leaseMs / 2) return grace;
+  const where = (k: SettingKey, dflt: string) => from[k] ?? dflt;
+  const message =
+    `kill grace ${formatDuration(grace)} (${where('killGrace', 'default')}) is more than half the lease ` +
+    `${formatDuration(leaseMs)} (${where('lease', 'default')}): the command must be gone before another instance ` +
+    'may take over, so give it a longer --lease or a shorter --kill-grace';
+  const fromFile = (k: SettingKey) => from[k]?.includes(': ') === true;
+  throw fromFile('killGrace') && (fromFile('lease') || from.lease === undefined)
+    ? new ConfigError(message)
+    : new UsageError(message);
 }
 
 function loadConfigFile(

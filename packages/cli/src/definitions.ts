@@ -138,9 +138,10 @@ const killGrace: OptionDef = {
   type: 'string',
   value: '<duration>',
   env: 'RUNONCE_KILL_GRACE',
-  default: '10s',
+  default: '10s, or lease/3 if shorter',
   configKey: 'killGrace',
-  description: 'after SIGTERM to the command (lease lost, interrupted), SIGKILL it after this long',
+  description:
+    'after SIGTERM to the command (interrupted, lease lost), SIGKILL it after this long; at most half the lease',
 };
 const json: OptionDef = { name: 'json', type: 'flag', description: 'print JSON (default when stdout is not a TTY)' };
 

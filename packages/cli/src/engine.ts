@@ -1,4 +1,4 @@
-import { RunOnce } from '@runonce/core';
+import { RunOnce, systemClock } from '@runonce/core';
 import { openBackend } from './backend.js';
 import type { CliConfig } from './config.js';
 
@@ -27,4 +27,38 @@ export function onStopSignals(handler: (signal: NodeJS.Signals) => void): () => 
   return () => {
     for (const s of STOP_SIGNALS) process.off(s, handler);
   };
+}
+
+/**
+ * Stop signals arriving within this long of the first are the same request: the CodeDeploy agent
+ * SIGTERMs the hook's process group and, under `runas`, `su` forwards its own SIGTERM milliseconds
+ * later. Not an escalation: the command keeps its grace.
+ */
+export const SAME_REQUEST_MS = 1000;
+
+export interface StopRequestHandlers {
+  /** The first SIGINT/SIGTERM/SIGHUP. */
+  stop(signal: NodeJS.Signals): void;
+  /** One more within SAME_REQUEST_MS of the first (the same request: ignored, but worth a line). */
+  repeated?(signal: NodeJS.Signals): void;
+  /** A signal later than that, or a third: stop being patient. */
+  escalate(signal: NodeJS.Signals): void;
+}
+
+/** Listen for stop signals until disposed (while listening, they no longer kill this process). */
+export function onStopRequests(h: StopRequestHandlers): () => void {
+  let first: number | undefined;
+  let count = 0;
+  return onStopSignals((signal) => {
+    const now = systemClock.monotonic();
+    count++;
+    if (first === undefined) {
+      first = now;
+      h.stop(signal);
+    } else if (now - first < SAME_REQUEST_MS && count < 3) {
+      h.repeated?.(signal);
+    } else {
+      h.escalate(signal);
+    }
+  });
 }

@@ -46,7 +46,7 @@ describe('exec on the file backend', () => {
     runner.child.kill('SIGTERM');
     const r = await runner.done;
     expect(r.code, r.stderr).toBe(143);
-    expect(r.stderr).toMatch(/received SIGTERM, passing it to the command/);
+    expect(r.stderr).toMatch(/received SIGTERM: passing it to the command, SIGKILL in \d+s if it is still running/);
     expect(r.stderr).toMatch(/interrupted by SIGTERM; attempt recorded abandoned/);
     expect(lines(marker)).toEqual(['started', 'term']);
     const s = JSON.parse((await runonce(['status', 'mig', '--json'], env)).stdout);

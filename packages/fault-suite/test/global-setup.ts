@@ -29,11 +29,12 @@ interface Row {
   duplicates: number;
   lostDone: number;
   hangs: number;
+  overlaps?: number;
   ms: number;
 }
 
 export function formatTable(rows: readonly Row[]): string {
-  const head = ['fault', 'backend', 'runs', 'duplicate executions', 'lost done', 'hangs', 'seconds'];
+  const head = ['fault', 'backend', 'runs', 'duplicate executions', 'lost done', 'hangs', 'overlapping', 'seconds'];
   const body = rows.map((r) => [
     r.fault,
     r.backend,
@@ -41,9 +42,11 @@ export function formatTable(rows: readonly Row[]): string {
     String(r.duplicates),
     String(r.lostDone),
     String(r.hangs),
+    r.overlaps === undefined ? '-' : String(r.overlaps),
     (r.ms / 1000).toFixed(1),
   ]);
-  const total = ['TOTAL', '', ...[2, 3, 4, 5].map((i) => String(body.reduce((s, b) => s + Number(b[i]), 0))), ''];
+  const sum = (i: number) => String(body.reduce((s, b) => s + (Number(b[i]) || 0), 0));
+  const total = ['TOTAL', '', ...[2, 3, 4, 5, 6].map(sum), ''];
   const all = [head, ...body, total];
   const width = head.map((_, i) => Math.max(...all.map((r) => r[i]?.length ?? 0)));
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(width[i] ?? 0)).join(' | ')} |`;

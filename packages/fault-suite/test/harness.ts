@@ -22,6 +22,11 @@ export interface Row {
   readonly lostDone: number;
   /** Processes that had to be killed because they did not exit within their bound: want 0. */
   readonly hangs: number;
+  /**
+   * Commands found alive at the same moment as another attempt's (an `exclusive` command could not
+   * take its lock): want 0. Absent where the test does not look.
+   */
+  readonly overlaps?: number;
   readonly ms: number;
 }
 
@@ -157,6 +162,26 @@ export function taskCommand(marker: string, first: number, later = 0.2): string 
     `if [ "$RUNONCE_ATTEMPT" = 1 ]; then sleep ${first}; else sleep ${later}; fi; ` +
     `echo "end $RUNONCE_ATTEMPT" >> ${marker}`
   );
+}
+
+/**
+ * A command that holds an exclusive flock(2) on `lockFile` for as long as any
+ * of its processes lives. If another attempt's command still holds it, this one
+ * writes `overlap <attempt>` to the marker and exits 99 without running: the
+ * kernel's own answer to "were two commands alive at the same moment?". `cmd`
+ * must not contain single quotes.
+ */
+export function exclusive(marker: string, lockFile: string, cmd: string): string {
+  if (cmd.includes("'")) throw new Error('exclusive(): the command must not contain single quotes');
+  return (
+    `flock -n -E 99 ${lockFile} sh -c '${cmd}'; rc=$?; ` +
+    `if [ $rc = 99 ]; then echo "overlap $RUNONCE_ATTEMPT" >> ${marker}; fi; exit $rc`
+  );
+}
+
+/** How many times an `exclusive` command found another attempt's still alive. */
+export function overlaps(marker: string): number {
+  return lines(marker).filter((l) => l.startsWith('overlap')).length;
 }
 
 export interface StatusJson {

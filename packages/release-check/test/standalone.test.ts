@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { arch } from 'node:os';
@@ -82,6 +83,37 @@ describe.each(targets)('the standalone executable runonce-linux-$target', ({ tar
     const r = await standalone(['exec', 'mig', '--', '/bin/sh', '-c', 'true'], { RUNONCE_CONFIG: config });
     expect(r.code, r.stderr).toBe(0);
     expect(lines(journal)).toEqual(['create default/mig/initial 1']);
+  });
+
+  it('runonce SIGKILLed while its command runs: its keeper (the executable, run again) stops the command', async () => {
+    const pidFile = join(work, `pid-${target}`);
+    const assignments = Object.entries({ HOME: work, NO_COLOR: '1', RUNONCE_FILE_DIR: join(work, `keeper-${target}`) });
+    const program = emulator ? [emulator, exe] : [exe];
+    const script = `echo $$ > ${pidFile}; exec /bin/sleep 60`;
+    const owner = spawn(
+      '/usr/bin/env',
+      ['-i', ...assignments.map(([k, v]) => `${k}=${v}`), ...program, 'exec', 'k', '--', '/bin/sh', '-c', script],
+      { env: {}, cwd: work, stdio: 'ignore' },
+    );
+    const t0 = Date.now();
+    while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim() === '') {
+      if (Date.now() - t0 > 30_000) throw new Error('the command did not start');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const commandPid = Number(readFileSync(pidFile, 'utf8'));
+    owner.kill('SIGKILL');
+    // The keeper sends SIGTERM as soon as runonce's end of its socket closes; `sleep` dies of it.
+    const alive = () => {
+      try {
+        process.kill(commandPid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const t1 = Date.now();
+    while (alive() && Date.now() - t1 < 10_000) await new Promise((r) => setTimeout(r, 20));
+    expect(alive()).toBe(false);
   });
 
   it('a usage error is still 64 with a message, not a stack trace', async () => {

@@ -1,7 +1,7 @@
 import { formatDuration, RunOnceError, type TaskContext, type TaskFailedError } from '@runonce/core';
 import type { Child } from '../../child.js';
 import type { CliConfig } from '../../config.js';
-import { onStopSignals, openEngine } from '../../engine.js';
+import { onStopRequests, openEngine } from '../../engine.js';
 import { ExitCode, exitCodeFor } from '../../exit.js';
 import { clockTime, commandLine, human, type Io, processIo, Reporter, since } from '../../io.js';
 
@@ -44,18 +44,26 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
   let child: Child | undefined;
   let stopSignal: NodeJS.Signals | undefined;
   let claimed = false;
-  const disposeSignals = onStopSignals((signal) => {
-    if (stopSignal) {
-      // A second signal: stop being patient.
-      child?.signal('SIGKILL');
-      return;
-    }
-    stopSignal = signal;
-    if (child) {
-      say(`received ${signal}, passing it to the command`, 'warn');
-      child.terminate(config.killGrace, signal);
-    }
-    interrupt.abort(Object.assign(new Error(signal), { signal }));
+  const disposeSignals = onStopRequests({
+    stop: (signal) => {
+      stopSignal = signal;
+      if (child) {
+        say(
+          `received ${signal}: passing it to the command, SIGKILL in ${formatDuration(config.killGrace)} if it is still running`,
+          'warn',
+        );
+        child.terminate(signal);
+      }
+      // The engine announces the stop in the store (stopGrace): if this process is killed next, the
+      // others take over after the grace, not after a whole lease.
+      interrupt.abort(Object.assign(new Error(signal), { signal }));
+    },
+    repeated: (signal) => reporter.logOnly(`runonce: ${task}: ${signal} again, the same request: still stopping`),
+    escalate: (signal) => {
+      if (!child) return;
+      say(`received ${signal} again: SIGKILL to the command now`, 'bad');
+      child.kill();
+    },
   });
 
   const off = [
@@ -87,29 +95,28 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
       async (ctx: TaskContext) => {
         if (interrupt.signal.aborted) throw new CommandFailed('interrupted before start', 128, null);
         // child_process is loaded only when this instance runs the command: not on the skip path.
-        const { Child } = await import('../../child.js');
-        child = new Child({
-          command: input.command,
-          shell: input.shell === true,
-          reporter,
-          tee: reporter.logFd !== undefined,
-          graceMs: config.killGrace,
-          env: {
-            ...io.env,
-            RUNONCE_TASK: ctx.task,
-            RUNONCE_NAMESPACE: ctx.namespace,
-            RUNONCE_SCOPE: ctx.scope,
-            RUNONCE_ATTEMPT: String(ctx.attempt),
-            RUNONCE_FENCING_TOKEN: String(ctx.fencingToken),
+        const { startUnderLease } = await import('../../under-lease.js');
+        if (interrupt.signal.aborted) throw new CommandFailed('interrupted before start', 128, null);
+        child = startUnderLease(
+          ctx,
+          {
+            command: input.command,
+            shell: input.shell === true,
+            reporter,
+            tee: reporter.logFd !== undefined,
+            graceMs: config.killGrace,
+            env: {
+              ...io.env,
+              RUNONCE_TASK: ctx.task,
+              RUNONCE_NAMESPACE: ctx.namespace,
+              RUNONCE_SCOPE: ctx.scope,
+              RUNONCE_ATTEMPT: String(ctx.attempt),
+              RUNONCE_FENCING_TOKEN: String(ctx.fencingToken),
+            },
           },
-        });
-        const onAbort = () => {
-          // Interrupted: the signal was already forwarded. Lease lost: stop the command ourselves.
-          if (RunOnceError.is(ctx.signal.reason, 'E_LEASE_LOST')) child?.terminate(config.killGrace);
-        };
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
+          say,
+        );
         const exit = await child.exited;
-        ctx.signal.removeEventListener('abort', onAbort);
         if (exit.error) say(exit.error, 'bad');
         if (exit.code !== 0) {
           const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
@@ -120,6 +127,7 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
         ...(config.scope !== undefined ? { scope: config.scope } : {}),
         onBusy: config.onBusy,
         lease: config.lease,
+        stopGrace: config.killGrace,
         waitTimeout: config.waitTimeout,
         retries: config.retries,
         maxTakeovers: config.maxTakeovers,

@@ -1,9 +1,10 @@
-import { RunOnceError } from '@runonce/core';
-import { Child } from '../../child.js';
+import { formatDuration, type LockHandle, RunOnceError } from '@runonce/core';
+import type { Child } from '../../child.js';
 import type { CliConfig } from '../../config.js';
-import { onStopSignals, openEngine } from '../../engine.js';
+import { onStopRequests, openEngine } from '../../engine.js';
 import { ExitCode, exitCodeFor, signalExitCode } from '../../exit.js';
 import { commandLine, type Io, processIo, Reporter, since } from '../../io.js';
+import { startUnderLease } from '../../under-lease.js';
 
 export interface LockInput {
   readonly name: string;
@@ -29,19 +30,36 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
   const { runonce } = engine;
   const interrupt = new AbortController();
   let child: Child | undefined;
+  let handle: LockHandle | undefined;
   let stopSignal: NodeJS.Signals | undefined;
-  const disposeSignals = onStopSignals((signal) => {
-    if (stopSignal) return child?.signal('SIGKILL');
-    stopSignal = signal;
-    child?.terminate(config.killGrace, signal);
-    interrupt.abort(Object.assign(new Error(signal), { signal }));
+  const disposeSignals = onStopRequests({
+    stop: (signal) => {
+      stopSignal = signal;
+      if (child) {
+        say(
+          `received ${signal}: passing it to the command, SIGKILL in ${formatDuration(config.killGrace)} if it is still running`,
+          'warn',
+        );
+        child.terminate(signal);
+        // If this process is killed next, the next holder waits the grace, not a whole lease.
+        void handle?.announceStop();
+      }
+      interrupt.abort(Object.assign(new Error(signal), { signal }));
+    },
+    repeated: (signal) => reporter.logOnly(`runonce: ${subject}: ${signal} again, the same request: still stopping`),
+    escalate: (signal) => {
+      if (!child) return;
+      say(`received ${signal} again: SIGKILL to the command now`, 'bad');
+      child.kill();
+    },
   });
   const off = runonce.on('waiting', (e) =>
     reporter.waiting(subject, () => `held by ${e.owner} (token ${e.attempt}, for ${since(e.startedAt)})`),
   );
   try {
-    const handle = await runonce.lock(name, {
+    handle = await runonce.lock(name, {
       lease: config.lease,
+      stopGrace: config.killGrace,
       onBusy: config.onBusy,
       waitTimeout: config.waitTimeout,
       signal: interrupt.signal,
@@ -51,26 +69,34 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
       return ExitCode.ok;
     }
     say(`acquired (token ${handle.fencingToken}), running: ${commandLine(input.command, input.shell === true)}`);
-    child = new Child({
-      command: input.command,
-      shell: input.shell === true,
-      reporter,
-      tee: reporter.logFd !== undefined,
-      graceMs: config.killGrace,
-      env: {
-        ...io.env,
-        RUNONCE_LOCK: name,
-        RUNONCE_NAMESPACE: runonce.namespace,
-        RUNONCE_FENCING_TOKEN: String(handle.fencingToken),
+    if (stopSignal) {
+      await handle.release();
+      say(`interrupted by ${stopSignal} before the command started; released`, 'warn');
+      return signalExitCode(stopSignal);
+    }
+    const held = handle;
+    const onLost = () =>
+      say(`lease lost (${(held.signal.reason as Error)?.message ?? 'unknown'}), stopping the command`, 'bad');
+    held.signal.addEventListener('abort', onLost, { once: true });
+    child = startUnderLease(
+      held,
+      {
+        command: input.command,
+        shell: input.shell === true,
+        reporter,
+        tee: reporter.logFd !== undefined,
+        graceMs: config.killGrace,
+        env: {
+          ...io.env,
+          RUNONCE_LOCK: name,
+          RUNONCE_NAMESPACE: runonce.namespace,
+          RUNONCE_FENCING_TOKEN: String(held.fencingToken),
+        },
       },
-    });
-    const onLost = () => {
-      say(`lease lost (${(handle.signal.reason as Error)?.message ?? 'unknown'}), stopping the command`, 'bad');
-      child?.terminate(config.killGrace);
-    };
-    handle.signal.addEventListener('abort', onLost, { once: true });
+      say,
+    );
     const exit = await child.exited;
-    handle.signal.removeEventListener('abort', onLost);
+    held.signal.removeEventListener('abort', onLost);
     if (exit.error) say(exit.error, 'bad');
     if (handle.signal.aborted) {
       await handle.release().catch(() => {});
