@@ -67,12 +67,14 @@ export class Child {
     });
     this.#control = this.#keeper.stdio[3] as Socket | undefined;
     if (o.tee) {
+      const toStdout = relay(process.stdout);
+      const toStderr = relay(process.stderr);
       this.#keeper.stdout?.on('data', (chunk: Buffer) => {
-        process.stdout.write(chunk);
+        toStdout(chunk);
         o.reporter.logChunk(chunk);
       });
       this.#keeper.stderr?.on('data', (chunk: Buffer) => {
-        process.stderr.write(chunk);
+        toStderr(chunk);
         o.reporter.logChunk(chunk);
       });
     }
@@ -163,6 +165,21 @@ function keeperCommand(): string[] {
     if (existsSync(url)) return [process.execPath, fileURLToPath(url)];
   }
   throw new Error(`runonce's keeper is missing beside ${fileURLToPath(import.meta.url)}: reinstall runonce`);
+}
+
+/**
+ * Pass the command's output on to ours, until ours is closed (EPIPE: the CodeDeploy agent closes a
+ * hook's pipes at its timeout). Then it only goes to the log file: nobody can read it here, and an
+ * unhandled stream error must never stop runonce before it records what happened.
+ */
+function relay(stream: NodeJS.WriteStream): (chunk: Buffer) => void {
+  let open = true;
+  stream.on('error', () => {
+    open = false;
+  });
+  return (chunk) => {
+    if (open) stream.write(chunk);
+  };
 }
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {

@@ -50,6 +50,7 @@ const stderrLines: Output = {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
       stderrStream = true;
+      process.stderr.on('error', () => {}); // closed later (EPIPE): the line is lost, runonce goes on
       process.stderr.write(bytes.subarray(written));
     }
     return true;

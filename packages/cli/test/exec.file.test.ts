@@ -36,7 +36,36 @@ describe('exec on the file backend', () => {
       [1, 'running'],
       [2, 'done'],
     ]);
+    // Stored as running, but superseded: status says so, with by whom and when.
+    expect(s.attempts[0].takenOverBy).toMatchObject({ attempt: 2, released: false });
+    expect(s.attempts[0].takenOverBy.owner).toBe(s.attempts[1].owner);
+    const table = (await runonce(['status', 'mig', '--format', 'table'], env)).stdout;
+    expect(table).toMatch(/1 taken over .*taken over by .* \(attempt 2\) at \d\d:\d\d:\d\d/);
   });
+
+  for (const tee of [false, true]) {
+    it(`stdout and stderr closed by the reader (as the CodeDeploy agent does at a timeout)${tee ? ', with --log-file' : ''}: SIGTERM still records abandoned`, async () => {
+      const { env, marker, work } = sandbox();
+      // The command keeps writing (and ignores SIGPIPE, as a Python app that catches BrokenPipeError would).
+      const cmd = `trap '' PIPE; trap 'echo term >> ${marker}; exit 143' TERM; echo started >> ${marker}; while :; do echo tick; echo tock >&2; sleep 0.02; done`;
+      const logFile = join(work, 'hook.log');
+      const runner = start(
+        ['exec', 'mig', '--lease', '30s', ...(tee ? ['--log-file', logFile] : []), '--shell', '--', cmd],
+        env,
+      );
+      await until(() => lines(marker).includes('started'), 'the command to start');
+      runner.child.stdout?.destroy();
+      runner.child.stderr?.destroy();
+      await new Promise((r) => setTimeout(r, 200)); // writes into the closed pipes meanwhile
+      runner.child.kill('SIGTERM');
+      const r = await runner.done;
+      expect(r.code).toBe(143);
+      expect(lines(marker)).toEqual(['started', 'term']);
+      const s = JSON.parse((await runonce(['status', 'mig', '--json'], env)).stdout);
+      expect(s.attempts[0]).toMatchObject({ attempt: 1, state: 'abandoned', reason: 'interrupted: SIGTERM' });
+      if (tee) expect(readFileSync(logFile, 'utf8')).toMatch(/interrupted by SIGTERM; attempt recorded abandoned/);
+    });
+  }
 
   it('SIGTERM reaches the command, the attempt is recorded abandoned, and the next exec takes over at once', async () => {
     const { env, marker } = sandbox();

@@ -114,6 +114,19 @@ export interface AttemptStatus {
   readonly reason?: string;
   /** On an operator's tombstone: the attempt it released. */
   readonly releases?: number;
+  /**
+   * On an attempt stored as `running` that a later one superseded (its owner
+   * crashed or stalled and was taken over, or an operator released it): the
+   * attempt above it. Such an attempt is not running any more.
+   */
+  readonly takenOverBy?: {
+    readonly attempt: number;
+    readonly owner: string;
+    readonly at: string;
+    readonly released: boolean;
+  };
+  /** On a running attempt whose owner announced it is stopping: when it said it would be gone. */
+  readonly stoppingBy?: string;
 }
 
 export interface TaskStatus {
@@ -516,7 +529,8 @@ export class RunOnce {
     const scope = options.scope !== undefined ? validateScope(options.scope) : await this.currentScope(task);
     const where = `${this.namespace}/${task}/${scope}`;
     const view = viewScope((await this.#read([this.namespace, task, scope])).map((s) => decodeAttempt(s, where)));
-    return { namespace: this.namespace, task, scope, state: view.state, attempts: view.attempts.map(toStatus) };
+    const attempts = view.attempts.map((a, i) => toStatus(a, view.attempts[i + 1]));
+    return { namespace: this.namespace, task, scope, state: view.state, attempts };
   }
 
   /** The tasks of this namespace that have any state, sorted. */
@@ -925,7 +939,8 @@ function failedElsewhere(task: string, scope: string, latest: Attempt, failures:
   );
 }
 
-function toStatus(a: Attempt): AttemptStatus {
+function toStatus(a: Attempt, next: Attempt | undefined): AttemptStatus {
+  const superseded = a.state === AttemptState.running && next !== undefined;
   return {
     attempt: a.attempt,
     owner: a.owner,
@@ -937,6 +952,12 @@ function toStatus(a: Attempt): AttemptStatus {
     ...(a.heartbeatAt !== undefined ? { heartbeatAt: a.heartbeatAt } : {}),
     ...(a.reason !== undefined ? { reason: a.reason } : {}),
     ...(a.releases !== undefined ? { releases: a.releases } : {}),
+    ...(superseded
+      ? { takenOverBy: { attempt: next.attempt, owner: next.owner, at: next.startedAt, released: isTombstone(next) } }
+      : {}),
+    ...(a.stoppingAt !== undefined && a.state === AttemptState.running && !superseded
+      ? { stoppingBy: a.stoppingAt }
+      : {}),
   };
 }
 

@@ -34,6 +34,14 @@ export async function status(input: StatusInput, io: Io = processIo()): Promise<
   }
 }
 
+function note(a: TaskStatus['attempts'][number]): string {
+  const t = a.takenOverBy;
+  if (t && t.released) return `released by ${t.owner} at ${clockTime(t.at)}`;
+  if (t) return `taken over by ${t.owner} (attempt ${t.attempt}) at ${clockTime(t.at)}`;
+  if (a.stoppingBy) return `stopping, gone by ${clockTime(a.stoppingBy)}`;
+  return a.reason ?? a.error ?? '';
+}
+
 export function formatTable(statuses: readonly TaskStatus[], namespace: string): string {
   if (statuses.length === 0) return `no tasks in namespace ${namespace}\n`;
   const rows: string[][] = [['TASK', 'SCOPE', 'STATE', 'ATTEMPT', 'OWNER', 'STARTED', 'FINISHED', 'EXIT', 'NOTE']];
@@ -44,12 +52,12 @@ export function formatTable(statuses: readonly TaskStatus[], namespace: string):
         i === 0 ? s.task : '',
         i === 0 ? s.scope : '',
         i === 0 ? s.state : '',
-        `${a.attempt} ${a.state}`,
+        `${a.attempt} ${a.takenOverBy ? (a.takenOverBy.released ? 'released' : 'taken over') : a.state}`,
         a.owner,
         clockTime(a.startedAt),
         a.finishedAt ? clockTime(a.finishedAt) : '',
         a.exitCode === null ? '' : String(a.exitCode),
-        (a.reason ?? a.error ?? '').slice(0, 60),
+        note(a).slice(0, 60),
       ]);
     }
   }
