@@ -217,6 +217,11 @@ export async function preloadYaml(): Promise<void> {
   yamlParse = yaml.parse ?? (yaml as unknown as { default: typeof yaml }).default.parse;
 }
 
+/** Parse YAML once preloadYaml() has run (a ConfigError naming the file if it is not YAML). */
+export function parseYamlText(text: string, path: string): unknown {
+  return parseYaml(text, path);
+}
+
 function parseYaml(text: string, path: string): unknown {
   if (!yamlParse) throw new Error('internal: YAML parser not loaded (call preloadYaml first)');
   try {

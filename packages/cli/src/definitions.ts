@@ -273,9 +273,19 @@ export const commands = {
     summary:
       'Check connectivity and permissions with a dry round trip on a scratch key; print the IAM policy (or ACL) the backend needs.',
     usage: 'runonce doctor [options]',
+    description:
+      'With --appspec, check a CodeDeploy appspec instead: every hook whose script calls runonce must allow\n--wait-timeout + --lease + --kill-grace within its timeout (the agent SIGTERMs a hook at its timeout);\nwarns on runas: root. Exit 78 when a hook is too short.',
     positionals: [],
-    options: [...backendOptions],
-    examples: ['runonce doctor --backend ssm --ssm-prefix /runonce'],
+    options: [
+      ...backendOptions,
+      {
+        name: 'appspec',
+        type: 'string',
+        value: '<file>',
+        description: "check this appspec.yml's hook timeouts against the runonce calls in their scripts",
+      },
+    ],
+    examples: ['runonce doctor --backend ssm --ssm-prefix /runonce', 'runonce doctor --appspec appspec.yml'],
   },
 } as const satisfies Record<string, CommandDef>;
 

@@ -87,6 +87,10 @@ async function dispatch(name: CommandName, args: ParsedArgs, config: CliConfig, 
       return init({ config }, io);
     }
     case 'doctor': {
+      if (typeof args.options.appspec === 'string') {
+        const { checkAppspec } = await import('./commands/doctor/appspec.js');
+        return checkAppspec(args.options.appspec, io);
+      }
       const { doctor } = await import('./commands/doctor/index.js');
       return doctor({ config }, io);
     }
