@@ -4,7 +4,9 @@ import {
   alive,
   type BackendName,
   bounded,
+  exclusive,
   lines,
+  overlaps,
   record,
   type Store,
   scratch,
@@ -141,13 +143,12 @@ for (const backend of NETWORKED) {
       const t0 = performance.now();
       const env = store.env();
       const marker = join(scratch(), 'marker');
-      const owner = spawnExec(
-        ['exec', 'mig', '--lease', '1500ms', '--shell', '--', taskCommand(marker, 30)],
-        await viaProxy(env),
-      );
+      // Both commands hold one flock(2): a command that finds it taken says so (two alive at once).
+      const cmd = exclusive(marker, join(marker, '..', 'lock'), taskCommand(marker, 30));
+      const owner = spawnExec(['exec', 'mig', '--lease', '1500ms', '--shell', '--', cmd], await viaProxy(env));
       await until(() => started(marker), 'the owner to start the command', 20_000);
       const childPid = pidOf(marker);
-      const waiter = spawnExec(['exec', 'mig', '--lease', '1500ms', '--shell', '--', taskCommand(marker, 30)], env);
+      const waiter = spawnExec(['exec', 'mig', '--lease', '1500ms', '--shell', '--', cmd], env);
       proxy.stall();
       const o = await bounded(owner, 20_000);
       const w = await bounded(waiter, 30_000);
@@ -162,8 +163,10 @@ for (const backend of NETWORKED) {
         duplicates: t.duplicates,
         lostDone: t.ends > 0 && s.state !== 'done' ? 1 : 0,
         hangs: Number(o.hung) + Number(w.hung),
+        overlaps: overlaps(marker),
         ms: performance.now() - t0,
       });
+      expect(overlaps(marker), lines(marker).join('\n')).toBe(0);
       expect(o.code, o.stderr).toBe(75);
       expect(alive(childPid)).toBe(false);
       expect(w.code, w.stderr).toBe(0);
