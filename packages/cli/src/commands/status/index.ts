@@ -36,7 +36,7 @@ export async function status(input: StatusInput, io: Io = processIo()): Promise<
 
 function note(a: TaskStatus['attempts'][number]): string {
   const t = a.takenOverBy;
-  if (t && t.released) return `released by ${t.owner} at ${clockTime(t.at)}`;
+  if (t?.released) return `released by ${t.owner} at ${clockTime(t.at)}`;
   if (t) return `taken over by ${t.owner} (attempt ${t.attempt}) at ${clockTime(t.at)}`;
   if (a.stoppingBy) return `stopping, gone by ${clockTime(a.stoppingBy)}`;
   return a.reason ?? a.error ?? '';
