@@ -87,6 +87,17 @@ export function ratioRows(r: BenchResults): Row[] {
         better: 'lower',
       });
     }
+    if (m.fileRun !== undefined && m.node !== undefined) {
+      rows.push({
+        section,
+        measure:
+          'runonce exec claiming and running `true` (file; runonce, its keeper and the command) vs bare node -e 0',
+        runonce: ms(m.fileRun),
+        baseline: ms(m.node),
+        ratio: ratio(m.fileRun, m.node),
+        better: 'lower',
+      });
+    }
     if (m.seaSkip !== undefined && m.node !== undefined) {
       const size = r.skip.standaloneBytes === undefined ? '' : `, ${(r.skip.standaloneBytes / 1e6).toFixed(0)} MB`;
       rows.push({

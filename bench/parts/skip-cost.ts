@@ -20,7 +20,7 @@ export interface SkipOptions {
   runs: number;
 }
 
-export type SkipVariant = 'node' | 'fileSkip' | 'seaSkip' | 'ssmSkip' | 'awsGet';
+export type SkipVariant = 'node' | 'fileSkip' | 'seaSkip' | 'ssmSkip' | 'awsGet' | 'fileRun';
 
 export const SKIP_LABELS: Record<SkipVariant, string> = {
   node: 'node -e 0',
@@ -28,6 +28,7 @@ export const SKIP_LABELS: Record<SkipVariant, string> = {
   seaSkip: 'standalone runonce-linux exec, skip (file)',
   ssmSkip: 'runonce exec, skip (SSM)',
   awsGet: 'aws ssm get-parameter',
+  fileRun: 'runonce exec, claim and run `true` (file)',
 };
 
 export interface SkipResult {
@@ -79,8 +80,14 @@ export function skipCost(o: SkipOptions): SkipResult {
     for (let i = 0; i < 2; i++) for (const [, cmd, args] of commands) timeRun(cmd, args, env);
     const samples: Partial<Record<SkipVariant, number[]>> = {};
     for (const [variant] of commands) samples[variant] = [];
+    // The run path beside it: a new task each time, so each claims, starts the command's keeper (a
+    // second process) and the command, and records done. Not the skip path, but what the keeper costs.
+    const runOf = (i: number): string[] => [o.cli, 'exec', `run-${i}`, '--backend', 'file', '--', 'true'];
+    samples.fileRun = [];
+    timeRun(process.execPath, runOf(-1), env);
     for (let i = 0; i < o.runs; i++) {
       for (const [variant, cmd, args] of commands) samples[variant]?.push(timeRun(cmd, args, env));
+      samples.fileRun.push(timeRun(process.execPath, runOf(i), env));
     }
     const med: Partial<Record<SkipVariant, number>> = {};
     for (const [variant, xs] of Object.entries(samples)) med[variant as SkipVariant] = median(xs);

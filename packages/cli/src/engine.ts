@@ -1,6 +1,7 @@
-import { RunOnce, systemClock } from '@runonce/core';
+import { formatDuration, RunOnce, systemClock } from '@runonce/core';
 import { openBackend } from './backend.js';
 import type { CliConfig } from './config.js';
+import type { Reporter } from './io.js';
 
 export interface OpenEngine {
   readonly runonce: RunOnce;
@@ -61,4 +62,48 @@ export function onStopRequests(h: StopRequestHandlers): () => void {
       h.escalate(signal);
     }
   });
+}
+
+/** What a stop request acts on once the command runs (child.ts's Child). */
+interface Stoppable {
+  terminate(signal: NodeJS.Signals): void;
+  kill(): void;
+}
+
+/**
+ * Stop requests for a command that runs under a lease (`exec`, `lock`): the
+ * first signal goes to the command (SIGKILL after the grace) and aborts
+ * `interrupt`; a repeat within SAME_REQUEST_MS is logged only; a later one, or
+ * a third, SIGKILLs the command at once.
+ */
+export class StopRequests {
+  readonly interrupt = new AbortController();
+  /** The first stop signal received, if any. */
+  signal: NodeJS.Signals | undefined;
+  /** Set once the command runs. */
+  child: Stoppable | undefined;
+  readonly dispose: () => void;
+
+  constructor(o: { subject: string; reporter: Reporter; graceMs: number; onStop?: () => void }) {
+    const say = (m: string, tone: 'warn' | 'bad') => o.reporter.line(o.subject, m, tone);
+    this.dispose = onStopRequests({
+      stop: (signal) => {
+        this.signal = signal;
+        if (this.child) {
+          const grace = formatDuration(o.graceMs);
+          say(`received ${signal}: passing it to the command, SIGKILL in ${grace} if it is still running`, 'warn');
+          this.child.terminate(signal);
+          o.onStop?.();
+        }
+        this.interrupt.abort(Object.assign(new Error(signal), { signal }));
+      },
+      repeated: (signal) =>
+        o.reporter.logOnly(`runonce: ${o.subject}: ${signal} again, the same request: still stopping`),
+      escalate: (signal) => {
+        if (!this.child) return;
+        say(`received ${signal} again: SIGKILL to the command now`, 'bad');
+        this.child.kill();
+      },
+    });
+  }
 }

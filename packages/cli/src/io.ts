@@ -73,6 +73,8 @@ const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', 
 const NON_TTY_INTERVAL_MS = 30_000;
 
 type Tone = 'plain' | 'good' | 'bad' | 'warn';
+/** One line about a subject (a task, a lock), as Reporter.line with the subject bound. */
+export type Say = (message: string, tone?: Exclude<Tone, 'plain'>) => void;
 const COLOURS: Record<Tone, string> = { plain: '', good: '\x1b[32m', bad: '\x1b[31m', warn: '\x1b[33m' };
 
 /**

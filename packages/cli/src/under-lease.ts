@@ -1,5 +1,6 @@
 import { type LeaseDeadline, RunOnceError } from '@runonce/core';
-import { Child, type ChildOptions } from './child.js';
+import { Child } from './child.js';
+import type { Reporter, Say } from './io.js';
 
 export interface UnderLease extends LeaseDeadline {
   /** Aborted when the lease is lost (or the caller was interrupted). */
@@ -13,11 +14,16 @@ export interface UnderLease extends LeaseDeadline {
  */
 export function startUnderLease(
   lease: UnderLease,
-  o: Omit<ChildOptions, 'stopBy' | 'onFired'>,
-  say: (message: string, tone?: 'good' | 'bad' | 'warn') => void,
+  command: { readonly command: readonly string[]; readonly shell: boolean; readonly env: NodeJS.ProcessEnv },
+  o: { readonly reporter: Reporter; readonly graceMs: number; readonly say: Say },
 ): Child {
+  const { reporter, graceMs, say } = o;
   const child = new Child({
-    ...o,
+    ...command,
+    reporter,
+    // --log-file: the command's output goes through runonce to the file too; else it is inherited untouched.
+    tee: reporter.logFd !== undefined,
+    graceMs,
     stopBy: lease.stopBy,
     onFired: (what) =>
       say(

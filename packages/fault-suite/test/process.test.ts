@@ -128,7 +128,11 @@ for (const backend of BACKENDS) {
       // runonce alone stops (an event-loop stall, a debugger): its command and keeper keep running.
       owner.child.kill('SIGSTOP');
       const w = await bounded(waiter, 30_000);
-      const goneWhenWaiterDone = !alive(childPid);
+      // (flock above is the exact check; the pid may linger a moment as a zombie until it is reaped)
+      const goneWhenWaiterDone = await until(() => !alive(childPid), 'attempt 1 command to be reaped', 3000).then(
+        () => true,
+        () => false,
+      );
       owner.child.kill('SIGCONT');
       const o = await bounded(owner, 15_000);
       const s = await status('mig', env);

@@ -1,7 +1,6 @@
 import { formatDuration, RunOnceError, type TaskContext, type TaskFailedError } from '@runonce/core';
-import type { Child } from '../../child.js';
 import type { CliConfig } from '../../config.js';
-import { onStopRequests, openEngine } from '../../engine.js';
+import { openEngine, StopRequests } from '../../engine.js';
 import { ExitCode, exitCodeFor } from '../../exit.js';
 import { clockTime, commandLine, human, type Io, processIo, Reporter, since } from '../../io.js';
 
@@ -40,31 +39,11 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
   const say = (message: string, tone?: 'good' | 'bad' | 'warn') => reporter.line(task, message, tone);
   const commandText = commandLine(input.command, input.shell === true);
 
-  const interrupt = new AbortController();
-  let child: Child | undefined;
-  let stopSignal: NodeJS.Signals | undefined;
+  // The engine announces a stop in the store itself (stopGrace): if this process is killed next, the
+  // others take over after the grace, not after a whole lease.
+  const stops = new StopRequests({ subject: task, reporter, graceMs: config.killGrace });
+  const interrupt = stops.interrupt;
   let claimed = false;
-  const disposeSignals = onStopRequests({
-    stop: (signal) => {
-      stopSignal = signal;
-      if (child) {
-        say(
-          `received ${signal}: passing it to the command, SIGKILL in ${formatDuration(config.killGrace)} if it is still running`,
-          'warn',
-        );
-        child.terminate(signal);
-      }
-      // The engine announces the stop in the store (stopGrace): if this process is killed next, the
-      // others take over after the grace, not after a whole lease.
-      interrupt.abort(Object.assign(new Error(signal), { signal }));
-    },
-    repeated: (signal) => reporter.logOnly(`runonce: ${task}: ${signal} again, the same request: still stopping`),
-    escalate: (signal) => {
-      if (!child) return;
-      say(`received ${signal} again: SIGKILL to the command now`, 'bad');
-      child.kill();
-    },
-  });
 
   const off = [
     runonce.on('claimed', (e) => {
@@ -97,14 +76,11 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
         // child_process is loaded only when this instance runs the command: not on the skip path.
         const { startUnderLease } = await import('../../under-lease.js');
         if (interrupt.signal.aborted) throw new CommandFailed('interrupted before start', 128, null);
-        child = startUnderLease(
+        const child = startUnderLease(
           ctx,
           {
             command: input.command,
             shell: input.shell === true,
-            reporter,
-            tee: reporter.logFd !== undefined,
-            graceMs: config.killGrace,
             env: {
               ...io.env,
               RUNONCE_TASK: ctx.task,
@@ -114,8 +90,9 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
               RUNONCE_FENCING_TOKEN: String(ctx.fencingToken),
             },
           },
-          say,
+          { reporter, graceMs: config.killGrace, say },
         );
+        stops.child = child;
         const exit = await child.exited;
         if (exit.error) say(exit.error, 'bad');
         if (exit.code !== 0) {
@@ -143,10 +120,10 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
     }
     return ExitCode.ok;
   } catch (error) {
-    return report(error, { say, stopSignal, claimed });
+    return report(error, { say, stopSignal: stops.signal, claimed });
   } finally {
     for (const f of off) f();
-    disposeSignals();
+    stops.dispose();
     reporter.close();
     await engine.close();
   }

@@ -1,7 +1,6 @@
-import { formatDuration, type LockHandle, RunOnceError } from '@runonce/core';
-import type { Child } from '../../child.js';
+import { type LockHandle, RunOnceError } from '@runonce/core';
 import type { CliConfig } from '../../config.js';
-import { onStopRequests, openEngine } from '../../engine.js';
+import { openEngine, StopRequests } from '../../engine.js';
 import { ExitCode, exitCodeFor, signalExitCode } from '../../exit.js';
 import { commandLine, type Io, processIo, Reporter, since } from '../../io.js';
 import { startUnderLease } from '../../under-lease.js';
@@ -28,31 +27,15 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
     throw e;
   });
   const { runonce } = engine;
-  const interrupt = new AbortController();
-  let child: Child | undefined;
   let handle: LockHandle | undefined;
-  let stopSignal: NodeJS.Signals | undefined;
-  const disposeSignals = onStopRequests({
-    stop: (signal) => {
-      stopSignal = signal;
-      if (child) {
-        say(
-          `received ${signal}: passing it to the command, SIGKILL in ${formatDuration(config.killGrace)} if it is still running`,
-          'warn',
-        );
-        child.terminate(signal);
-        // If this process is killed next, the next holder waits the grace, not a whole lease.
-        void handle?.announceStop();
-      }
-      interrupt.abort(Object.assign(new Error(signal), { signal }));
-    },
-    repeated: (signal) => reporter.logOnly(`runonce: ${subject}: ${signal} again, the same request: still stopping`),
-    escalate: (signal) => {
-      if (!child) return;
-      say(`received ${signal} again: SIGKILL to the command now`, 'bad');
-      child.kill();
-    },
+  // If this process is killed after a stop request, the next holder waits the grace, not a whole lease.
+  const stops = new StopRequests({
+    subject,
+    reporter,
+    graceMs: config.killGrace,
+    onStop: () => void handle?.announceStop(),
   });
+  const interrupt = stops.interrupt;
   const off = runonce.on('waiting', (e) =>
     reporter.waiting(subject, () => `held by ${e.owner} (token ${e.attempt}, for ${since(e.startedAt)})`),
   );
@@ -69,23 +52,20 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
       return ExitCode.ok;
     }
     say(`acquired (token ${handle.fencingToken}), running: ${commandLine(input.command, input.shell === true)}`);
-    if (stopSignal) {
+    if (stops.signal) {
       await handle.release();
-      say(`interrupted by ${stopSignal} before the command started; released`, 'warn');
-      return signalExitCode(stopSignal);
+      say(`interrupted by ${stops.signal} before the command started; released`, 'warn');
+      return signalExitCode(stops.signal);
     }
     const held = handle;
     const onLost = () =>
       say(`lease lost (${(held.signal.reason as Error)?.message ?? 'unknown'}), stopping the command`, 'bad');
     held.signal.addEventListener('abort', onLost, { once: true });
-    child = startUnderLease(
+    const child = startUnderLease(
       held,
       {
         command: input.command,
         shell: input.shell === true,
-        reporter,
-        tee: reporter.logFd !== undefined,
-        graceMs: config.killGrace,
         env: {
           ...io.env,
           RUNONCE_LOCK: name,
@@ -93,8 +73,9 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
           RUNONCE_FENCING_TOKEN: String(held.fencingToken),
         },
       },
-      say,
+      { reporter, graceMs: config.killGrace, say },
     );
+    stops.child = child;
     const exit = await child.exited;
     held.signal.removeEventListener('abort', onLost);
     if (exit.error) say(exit.error, 'bad');
@@ -103,16 +84,16 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
       return ExitCode.tempFail;
     }
     await handle.release();
-    if (stopSignal) {
-      say(`interrupted by ${stopSignal}; released`, 'warn');
-      return exit.code === 0 ? ExitCode.ok : signalExitCode(stopSignal);
+    if (stops.signal) {
+      say(`interrupted by ${stops.signal}; released`, 'warn');
+      return exit.code === 0 ? ExitCode.ok : signalExitCode(stops.signal);
     }
     say(`released (command exit code ${exit.code})`, exit.code === 0 ? 'good' : 'bad');
     return exit.code;
   } catch (error) {
     if (RunOnceError.is(error, 'E_INTERRUPTED')) {
-      say(`interrupted by ${stopSignal ?? 'a signal'} while waiting`, 'warn');
-      return stopSignal ? signalExitCode(stopSignal) : exitCodeFor(error);
+      say(`interrupted by ${stops.signal ?? 'a signal'} while waiting`, 'warn');
+      return stops.signal ? signalExitCode(stops.signal) : exitCodeFor(error);
     }
     if (RunOnceError.is(error, 'E_BUSY') || RunOnceError.is(error, 'E_WAIT_TIMEOUT')) {
       say(error.message, 'warn');
@@ -121,7 +102,7 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
     throw error;
   } finally {
     off();
-    disposeSignals();
+    stops.dispose();
     reporter.close();
     await engine.close();
   }
