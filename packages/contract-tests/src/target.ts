@@ -18,8 +18,12 @@ export interface ContractTarget {
    * several processes.
    */
   readonly spawn?: { readonly module: string; readonly exportName: string; readonly options: JsonObject };
-  /** A backend pointed at nothing (a closed port, an unusable directory). */
-  readonly unreachable: () => Promise<Backend>;
+  /**
+   * A backend pointed at nothing (a closed port, an unusable directory). Left
+   * out only by a store that cannot be unreachable (memory): the errors part
+   * then registers no unreachable tests, rather than testing a stub.
+   */
+  readonly unreachable?: () => Promise<Backend>;
   /** The backend implements the optional `createNext` (checked; its tests run only then). */
   readonly createNext?: boolean;
   /** Contenders in the create race. Default 200. */

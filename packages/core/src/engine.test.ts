@@ -716,6 +716,24 @@ describe('withLock', () => {
     expect(await instance('z').tasks()).toEqual([]);
   });
 
+  it('a fault injected on createNext reaches lock(): FaultyBackend keeps the wrapped backend’s createNext', async () => {
+    const backend = new FaultyBackend(new MemoryBackend());
+    const { clock, instance } = setup({ backend });
+    const a = instance('a');
+    const first = track(a.lock('nightly', { lease: '15s' }));
+    await clock.runUntil(() => first.settled);
+    await (first.value as { release(): Promise<void> }).release();
+    expect(typeof backend.createNext).toBe('function');
+    // The engine released token 1 last: the next lock() takes token 2 with createNext alone.
+    backend.fault = (op) => {
+      if (op === 'createNext') throw new BackendUnavailableError('injected');
+    };
+    const second = track(a.lock('nightly', { lease: '15s' }));
+    await clock.runUntil(() => second.settled);
+    expect(RunOnceError.is(second.error, ErrorCode.backendUnavailable)).toBe(true);
+    expect(backend.calls.createNext).toBe(2);
+  });
+
   it('takes the next token in one call when the backend has createNext, and keeps the 16 newest slots', async () => {
     class CountingMemory extends MemoryBackend {
       reads = 0;
@@ -748,7 +766,10 @@ describe('withLock', () => {
   });
 
   it('without createNext, prunes old slots in batches and never the 16 newest', async () => {
-    const { instance, backend, namespace } = setup({ backend: new FaultyBackend(new MemoryBackend()) });
+    // A store without the optional createNext (SSM, DynamoDB, file): the read + create path.
+    const without = new MemoryBackend();
+    Object.defineProperty(without, 'createNext', { value: undefined });
+    const { instance, backend, namespace } = setup({ backend: new FaultyBackend(without) });
     expect(backend.createNext).toBeUndefined();
     const y = instance('y');
     for (let i = 1; i <= 40; i++) {

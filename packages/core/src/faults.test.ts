@@ -4,40 +4,45 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileBackend } from './backends/file.js';
 import { MemoryBackend } from './backends/memory.js';
+import { FakeClock } from './clock.js';
 import { RunOnce, type TaskContext } from './engine.js';
 import { ErrorCode, RunOnceError } from './errors.js';
 
 /**
  * Faults the fault suite (packages/fault-suite) found through real processes,
  * reduced to the engine: a store that loses its data (Redis restarted without
- * persistence) while a task runs. Real time with short leases: the heartbeat
- * and the waiter's polls must interleave with the loss as they do on a server.
+ * persistence) while a task runs. On a fake clock, so the heartbeats and the
+ * waiter's polls interleave with the loss in the same order every run.
  */
 const LEASE = '300ms';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function pair() {
   const backend = new MemoryBackend();
+  const clock = new FakeClock();
   const namespace = `f${Math.random().toString(36).slice(2, 8)}`;
+  const settle = <T>(p: Promise<T>) => {
+    const t: { done: boolean; value?: T | unknown } = { done: false };
+    p.then(
+      (v) => Object.assign(t, { done: true, value: v }),
+      (e: unknown) => Object.assign(t, { done: true, value: e }),
+    );
+    return t;
+  };
   return {
     backend,
+    clock,
+    settle,
     key: [namespace, 'mig', 'initial'] as const,
-    a: new RunOnce({ backend, namespace, owner: 'a' }),
-    b: new RunOnce({ backend, namespace, owner: 'b' }),
+    a: new RunOnce({ backend, namespace, owner: 'a', clock, random: () => 0.5 }),
+    b: new RunOnce({ backend, namespace, owner: 'b', clock, random: () => 0.5 }),
   };
 }
 
 /** A task that runs until its signal aborts (or 2 s pass), recording that it started. */
-function untilAborted(started: string[], name: string) {
+function untilAborted(clock: FakeClock, started: string[], name: string) {
   return async ({ signal }: TaskContext) => {
     started.push(name);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(resolve, 2000);
-      signal.addEventListener('abort', () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      });
-    });
+    await clock.sleep(2000, signal);
   };
 }
 
@@ -47,33 +52,34 @@ describe('a store that loses its data mid-task', () => {
     // another instance's claim of attempt 1 has version 1 too. Comparing
     // versions alone, the owner would take that claim for its own and write
     // over it, and both would run the task.
-    const { backend, key, a, b } = pair();
+    const { backend, clock, settle, key, a, b } = pair();
     const started: string[] = [];
-    const ra = a.run('mig', untilAborted(started, 'a'), { lease: LEASE });
-    await sleep(20);
+    const ra = settle(a.run('mig', untilAborted(clock, started, 'a'), { lease: LEASE }));
+    await clock.advance(20);
     await backend.remove(key);
-    const rb = b.run('mig', untilAborted(started, 'b'), { lease: LEASE }).catch((e: unknown) => e);
-    const ea = await ra.catch((e: unknown) => e);
-    expect(RunOnceError.is(ea, ErrorCode.leaseLost)).toBe(true);
+    const rb = settle(b.run('mig', untilAborted(clock, started, 'b'), { lease: LEASE }));
+    await clock.runUntil(() => ra.done, 10_000, 5);
+    expect(RunOnceError.is(ra.value, ErrorCode.leaseLost)).toBe(true);
+    expect(started).toEqual(['a', 'b']);
     // b, the only one left, keeps its claim.
     expect((await backend.read(key)).map((s) => s.value.owner)).toEqual(['b']);
     await backend.remove(key);
-    await rb;
+    await clock.runUntil(() => rb.done, 10_000, 5);
   });
 
   it('a waiter that saw a running attempt and then finds the scope empty reports the state lost and runs nothing', async () => {
-    const { backend, key, a, b } = pair();
+    const { backend, clock, settle, key, a, b } = pair();
     const started: string[] = [];
-    const ra = a.run('mig', untilAborted(started, 'a'), { lease: LEASE }).catch((e: unknown) => e);
-    await sleep(20);
-    const rb = b.run('mig', untilAborted(started, 'b'), { lease: LEASE }).catch((e: unknown) => e);
-    await sleep(250); // b has seen a's attempt, a has heartbeated
+    const ra = settle(a.run('mig', untilAborted(clock, started, 'a'), { lease: LEASE }));
+    await clock.advance(20);
+    const rb = settle(b.run('mig', untilAborted(clock, started, 'b'), { lease: LEASE }));
+    await clock.advance(250); // b has seen a's attempt, a has heartbeated
     await backend.remove(key);
-    const eb = await rb;
-    expect(RunOnceError.is(eb, ErrorCode.corruptState)).toBe(true);
-    expect((eb as Error).message).toMatch(/state lost/);
+    await clock.runUntil(() => ra.done && rb.done, 10_000, 5);
+    expect(RunOnceError.is(rb.value, ErrorCode.corruptState)).toBe(true);
+    expect((rb.value as Error).message).toMatch(/state lost/);
     expect(started).toEqual(['a']);
-    expect(RunOnceError.is(await ra, ErrorCode.leaseLost)).toBe(true);
+    expect(RunOnceError.is(ra.value, ErrorCode.leaseLost)).toBe(true);
   });
 });
 

@@ -7,7 +7,7 @@ import type { Backend, CreateResult, JsonObject, RecordKey, Slot } from './backe
 
 export { FakeClock } from './clock.js';
 
-type Op = 'read' | 'create' | 'write' | 'remove' | 'removeSlot' | 'list';
+type Op = 'read' | 'create' | 'createNext' | 'write' | 'remove' | 'removeSlot' | 'list';
 
 /**
  * Wraps a backend; `fault` is asked before each call and may throw (an
@@ -17,12 +17,29 @@ type Op = 'read' | 'create' | 'write' | 'remove' | 'removeSlot' | 'list';
 export class FaultyBackend implements Backend {
   readonly name: string;
   readonly capabilities: Backend['capabilities'];
-  readonly calls: Record<Op, number> = { read: 0, create: 0, write: 0, remove: 0, removeSlot: 0, list: 0 };
+  readonly calls: Record<Op, number> = {
+    read: 0,
+    create: 0,
+    createNext: 0,
+    write: 0,
+    remove: 0,
+    removeSlot: 0,
+    list: 0,
+  };
   fault: ((op: Op, key: RecordKey) => void | Promise<void>) | undefined;
+  /** Present when the wrapped backend has it, so faults reach the same path `lock()` takes there. */
+  readonly createNext?: Backend['createNext'];
 
   constructor(readonly inner: Backend) {
     this.name = `faulty(${inner.name})`;
     this.capabilities = inner.capabilities;
+    const next = inner.createNext?.bind(inner);
+    if (next) {
+      this.createNext = async (key, index, value, keep) => {
+        await this.#gate('createNext', key);
+        return next(key, index, value, keep);
+      };
+    }
   }
 
   async #gate(op: Op, key: RecordKey): Promise<void> {
