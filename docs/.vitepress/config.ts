@@ -54,6 +54,7 @@ export default defineConfig({
           { text: 'Library API (checked)', link: '/reference/api' },
           { text: 'Troubleshooting', link: '/troubleshooting' },
           { text: 'Releasing', link: '/releasing' },
+          { text: 'Architecture', link: '/architecture' },
         ],
       },
       {

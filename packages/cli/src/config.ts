@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   ConfigError,
+  DEFAULTS,
   formatDuration,
   type OnBusy,
   parseDuration,
@@ -94,18 +95,18 @@ function defaultDir(env: NodeJS.ProcessEnv): string {
 
 const SETTINGS = {
   backend: { check: checked(checkBackendName), fallback: () => 'file' },
-  namespace: { check: checked((v) => validateName('namespace', v)), fallback: () => 'default' },
+  namespace: { check: checked((v) => validateName('namespace', v)), fallback: () => DEFAULTS.namespace },
   owner: { check: str, fallback: () => undefined },
   dir: { check: str, fallback: (e: Environment) => defaultDir(e.env) },
   ssmPrefix: { check: str, fallback: () => '/runonce' },
   table: { check: str, fallback: () => 'runonce' },
   redisUrl: { check: str, fallback: () => 'redis://127.0.0.1:6379' },
   scope: { check: checked(validateScope), fallback: () => undefined },
-  lease: { check: duration, fallback: () => 30_000 },
-  waitTimeout: { check: duration, fallback: () => 30 * 60_000 },
-  onBusy: { check: choice<OnBusy>('wait', 'skip', 'fail'), fallback: () => 'wait' as OnBusy },
-  retries: { check: count, fallback: () => 0 },
-  maxTakeovers: { check: count, fallback: () => 3 },
+  lease: { check: duration, fallback: () => parseDuration(DEFAULTS.lease) },
+  waitTimeout: { check: duration, fallback: () => parseDuration(DEFAULTS.waitTimeout) },
+  onBusy: { check: choice<OnBusy>('wait', 'skip', 'fail'), fallback: (): OnBusy => DEFAULTS.onBusy },
+  retries: { check: count, fallback: (): number => DEFAULTS.retries },
+  maxTakeovers: { check: count, fallback: (): number => DEFAULTS.maxTakeovers },
   // Resolved against the lease below: 10 s, or a third of the lease when that is shorter.
   killGrace: { check: duration, fallback: () => undefined },
   logFile: { check: str, fallback: () => undefined },

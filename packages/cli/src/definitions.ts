@@ -1,3 +1,4 @@
+import { DEFAULTS } from '@runonce/core';
 import type { CommandDef, OptionDef } from './args.js';
 
 /**
@@ -23,7 +24,7 @@ export const backendOptions: readonly OptionDef[] = [
     type: 'string',
     value: '<name>',
     env: 'RUNONCE_NAMESPACE',
-    default: 'default',
+    default: DEFAULTS.namespace,
     configKey: 'namespace',
     description: 'isolates apps and environments',
   },
@@ -98,7 +99,7 @@ const lease: OptionDef = {
   type: 'string',
   value: '<duration>',
   env: 'RUNONCE_LEASE',
-  default: '30s',
+  default: DEFAULTS.lease,
   configKey: 'lease',
   description: 'how long a silent owner is trusted; heartbeats every lease/3',
 };
@@ -107,7 +108,7 @@ const waitTimeout: OptionDef = {
   type: 'string',
   value: '<duration>',
   env: 'RUNONCE_WAIT_TIMEOUT',
-  default: '30m',
+  default: DEFAULTS.waitTimeout,
   configKey: 'waitTimeout',
   description: 'give up waiting for another instance after this long (exit 75)',
 };
@@ -116,7 +117,7 @@ const onBusy: OptionDef = {
   type: 'string',
   value: 'wait|skip|fail',
   env: 'RUNONCE_ON_BUSY',
-  default: 'wait',
+  default: DEFAULTS.onBusy,
   configKey: 'onBusy',
   description: 'while another instance runs it: wait for the outcome, skip (exit 0) or fail (exit 75)',
 };
@@ -162,7 +163,7 @@ export const commands = {
         type: 'string',
         value: '<n>',
         env: 'RUNONCE_RETRIES',
-        default: '0',
+        default: String(DEFAULTS.retries),
         configKey: 'retries',
         description: 'failed attempts that may be retried in the same scope',
       },
@@ -171,7 +172,7 @@ export const commands = {
         type: 'string',
         value: '<n>',
         env: 'RUNONCE_MAX_TAKEOVERS',
-        default: '3',
+        default: String(DEFAULTS.maxTakeovers),
         configKey: 'maxTakeovers',
         description: 'crashed or interrupted attempts that may be taken over',
       },
@@ -254,7 +255,13 @@ export const commands = {
     usage: 'runonce prune [--keep <n>] [--task <task>]',
     positionals: [],
     options: [
-      { name: 'keep', type: 'string', value: '<n>', default: '5', description: 'scopes to keep per task' },
+      {
+        name: 'keep',
+        type: 'string',
+        value: '<n>',
+        default: String(DEFAULTS.keep),
+        description: 'scopes to keep per task',
+      },
       { name: 'task', type: 'string', value: '<task>', description: 'only this task' },
       ...backendOptions,
     ],

@@ -359,3 +359,15 @@ async function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal)
     return false;
   }
 }
+
+/** The listeners of one lease's renewals (`ctx.onRenew`, a lock handle's `onRenew`). */
+export class Renewals {
+  readonly #listeners = new Set<(stopBy: number) => void>();
+  onRenew(listener: (stopBy: number) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  renewed(stopBy: number): void {
+    for (const l of this.#listeners) l(stopBy);
+  }
+}

@@ -323,10 +323,10 @@ describe('model: contenders, crashes, slow calls and clock jumps', () => {
           if (released.size > 0) reached.released++;
           if (killed) reached.killedByKeeper++;
           if ([...endings.values()].includes('interrupted')) reached.interrupted++;
-          const pausedOwners = plans.filter(
-            (p, k) =>
-              p.pause && lives.some((l) => l.owner === `c${k}` && l.start <= p.pause!.at && l.end > p.pause!.at),
-          );
+          const pausedOwners = plans.filter((p, k) => {
+            const at = p.pause?.at;
+            return at !== undefined && lives.some((l) => l.owner === `c${k}` && l.start <= at && l.end > at);
+          });
           if (pausedOwners.length > 0) reached.pausedWhileRunning++;
           for (const a of lives) {
             for (const b of lives) {

@@ -1,4 +1,4 @@
-import { UsageError } from '@runonce/core';
+import { DEFAULTS, UsageError } from '@runonce/core';
 import type { CliConfig } from '../../config.js';
 import { openEngine } from '../../engine.js';
 import { ExitCode } from '../../exit.js';
@@ -12,7 +12,7 @@ export interface PruneInput {
 
 /** `runonce prune`: delete old scopes; prints one line per scope removed. */
 export async function prune(input: PruneInput, io: Io = processIo()): Promise<number> {
-  const keep = input.keep === undefined ? 5 : Number(input.keep);
+  const keep = input.keep === undefined ? DEFAULTS.keep : Number(input.keep);
   if (!Number.isInteger(keep) || keep < 0 || (typeof input.keep === 'string' && !/^\d+$/.test(input.keep))) {
     throw new UsageError(`prune: --keep must be a whole number >= 0, got ${JSON.stringify(input.keep)}`);
   }

@@ -1,0 +1,85 @@
+import type { Clock, Random } from './clock.js';
+import { InterruptedError, WaitTimeoutError } from './errors.js';
+import type { Events } from './events.js';
+
+/** The first pause between polls, and the longest (×1.5 each poll, jittered ±25 %). */
+export const POLL_START_MS = 250;
+export const POLL_CAP_MS = 5000;
+
+/**
+ * A waiter's view of time: polls with growing, jittered pauses so a fleet
+ * does not hammer a rate-limited store, and judges a holder stale only after
+ * seeing the same version of its slot for a whole lease on this process's
+ * monotonic clock (never by comparing wall clocks across hosts).
+ */
+export class Waiter {
+  readonly #start: number;
+  #interval = POLL_START_MS;
+  #seen: { attempt: number; version: number; since: number } | undefined;
+  #waited = false;
+
+  constructor(
+    readonly clock: Clock,
+    readonly random: Random,
+    readonly timeoutMs: number,
+    readonly what: string,
+  ) {
+    this.#start = clock.monotonic();
+  }
+
+  elapsed(): number {
+    return this.clock.monotonic() - this.#start;
+  }
+
+  expired(): boolean {
+    return this.elapsed() >= this.timeoutMs;
+  }
+
+  /**
+   * How long this waiter has seen the holder's slot unchanged. Reads of ours
+   * that failed in between do not matter: versions only grow, so the same
+   * version on two successful reads proves the holder wrote nothing between
+   * them. (Restarting the clock on a failed read, as was once proposed, only
+   * kept waiters under steady throttling from ever taking over from a dead
+   * owner: the model test waited out a 10-minute timeout so.)
+   */
+  staleFor(holder: { attempt: number; version: number }): number {
+    const now = this.clock.monotonic();
+    const s = this.#seen;
+    if (!s || s.attempt !== holder.attempt || s.version !== holder.version) {
+      this.#seen = { attempt: holder.attempt, version: holder.version, since: now };
+      return 0;
+    }
+    return now - s.since;
+  }
+
+  async poll(signal: AbortSignal | undefined): Promise<void> {
+    this.#waited = true;
+    const remaining = this.timeoutMs - this.elapsed();
+    if (remaining <= 0)
+      throw new WaitTimeoutError(`gave up waiting for ${this.what} after ${Math.round(this.elapsed())} ms`);
+    const pause = Math.min(this.#interval * (0.75 + 0.5 * this.random()), remaining);
+    this.#interval = Math.min(this.#interval * 1.5, POLL_CAP_MS);
+    try {
+      await this.clock.sleep(pause, signal);
+    } catch (reason) {
+      throw new InterruptedError(`interrupted while waiting for ${this.what}`, { cause: reason });
+    }
+  }
+
+  /** Say who holds it (a `waiting` event), then pause until the next poll. */
+  async pollWhileHeld(
+    events: Events,
+    where: { task: string; scope: string; lock?: boolean },
+    holder: { attempt: number; owner: string; startedAt: string },
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { attempt, owner, startedAt } = holder;
+    events.emit('waiting', { ...where, attempt, owner, startedAt, waitedMs: this.elapsed() });
+    await this.poll(signal);
+  }
+
+  ended(events: Events, where: { task: string; scope: string }, outcome: string): void {
+    if (this.#waited) events.emit('waited', { ...where, waitedMs: this.elapsed(), outcome });
+  }
+}
