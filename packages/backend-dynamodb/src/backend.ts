@@ -26,6 +26,7 @@ import {
   ValidationError,
 } from '@runonce/core';
 import { classify, mapDynamoDbError } from './errors.js';
+import { dynamoDbIamPolicy } from './iam.js';
 import { type CreateTableResult, createTable } from './table.js';
 
 export interface DynamoDbBackendOptions {
@@ -308,6 +309,21 @@ export class DynamoDbBackend implements Backend {
       if (segs.every(isKeySegment)) out.push(segs);
     }
     return out;
+  }
+
+  /** `runonce init`: the table (on-demand, pk/sk), ACTIVE, with TTL where the endpoint has it. */
+  async init(): Promise<string> {
+    const r = await this.createTable();
+    const ttl =
+      r.ttl === 'enabled' ? 'TTL on expiresAt enabled' : 'TTL not supported by this endpoint (use runonce prune)';
+    return r.created
+      ? `created DynamoDB table ${r.table} (on-demand, pk S + sk N); ${ttl}`
+      : `DynamoDB table ${r.table} exists and has runonce's keys; ${ttl}`;
+  }
+
+  describePermissions(): string {
+    const policy = dynamoDbIamPolicy({ table: this.table });
+    return `IAM policy for the DynamoDB backend (RunonceInit only for the role that runs \`runonce init\`):\n${JSON.stringify(policy, null, 2)}`;
   }
 
   async close(): Promise<void> {

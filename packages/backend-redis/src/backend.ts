@@ -14,6 +14,7 @@ import {
   ValidationError,
 } from '@runonce/core';
 import { Redis, type RedisOptions } from 'ioredis';
+import { redisAcl } from './acl.js';
 import { mapRedisError } from './errors.js';
 import { parseRedisUrl, redact } from './url.js';
 
@@ -256,6 +257,10 @@ export class RedisBackend implements Backend {
       if (segs.every(isKeySegment)) out.push(segs);
     }
     return out;
+  }
+
+  describePermissions(): string {
+    return `Redis ACL rule for a dedicated user (Redis >= 6):\n${redisAcl({ keyPrefix: this.keyPrefix })}`;
   }
 
   async close(): Promise<void> {

@@ -263,6 +263,10 @@ export class SsmBackend implements Backend {
     return [...seen.values()];
   }
 
+  describePermissions(): string {
+    return `IAM policy for the SSM backend:\n${JSON.stringify(iamPolicy(this.prefix), null, 2)}`;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -60,6 +60,17 @@ export interface Backend {
   list(prefix: RecordKey): Promise<RecordKey[]>;
   /** Release connections. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Optional: create what the store needs before first use (a table, a
+   * directory), idempotently; returns one line saying what was done.
+   * `runonce init` calls it; without it there is nothing to create.
+   */
+  init?(): Promise<string>;
+  /**
+   * Optional: the permissions this backend needs, as text to paste (an IAM
+   * policy, an ACL rule). `runonce doctor` prints it.
+   */
+  describePermissions?(): string;
 }
 
 export const keyToString = (key: RecordKey): string => key.join('/');

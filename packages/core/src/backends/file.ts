@@ -207,6 +207,20 @@ export class FileBackend implements Backend {
     return out;
   }
 
+  /** `runonce init`: the state directory, 0700. */
+  async init(): Promise<string> {
+    const existed = await stat(this.dir).then(
+      () => true,
+      () => false,
+    );
+    await mkdirs(this.dir, 0o700);
+    return existed ? `state directory ${this.dir} exists; nothing to do` : `created state directory ${this.dir} (0700)`;
+  }
+
+  describePermissions(): string {
+    return `permissions: the user running runonce needs read/write on ${this.dir} (created 0700; files 0600). Share it between users with a group-owned directory.`;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
   }

@@ -22,10 +22,12 @@ export async function doctor(input: DoctorInput, io: Io = processIo()): Promise<
   if (config.configFile) out(`config file: ${config.configFile}`);
   let failure: unknown;
   let module: Record<string, unknown> = {};
+  let opened: import('@runonce/core').Backend | undefined;
   try {
     const t0 = performance.now();
     const engine = await openEngine(config);
     module = engine.module;
+    opened = engine.runonce.backend;
     out(`  ok  open backend (${Math.round(performance.now() - t0)} ms)`);
     try {
       failure = await roundTrip(engine.runonce.backend, config.namespace, out);
@@ -37,7 +39,7 @@ export async function doctor(input: DoctorInput, io: Io = processIo()): Promise<
     out(`  FAIL open backend: ${(e as Error).message}`);
   }
   out('');
-  out(permissions(config, module));
+  out(permissions(config, opened, module));
   if (failure) {
     io.stderr.write(`runonce: doctor: ${(failure as Error).message}\n`);
     return exitCodeFor(failure);
@@ -132,54 +134,21 @@ function where(c: CliConfig): string {
   }
 }
 
-/** What the chosen backend needs, as a policy to paste. */
-export function permissions(c: CliConfig, module: Record<string, unknown>): string {
-  const call = (name: string, arg: unknown) =>
-    typeof module[name] === 'function' ? (module[name] as (a: unknown) => unknown)(arg) : undefined;
-  switch (c.backend) {
-    case 'file':
-      return `permissions: the user running runonce needs read/write on ${c.dir} (created 0700; files 0600). Share it between users with a group-owned directory.`;
-    case 'dynamodb': {
-      const policy = call('dynamoDbIamPolicy', { table: c.table });
-      return `IAM policy for the DynamoDB backend (RunonceInit only for the role that runs \`runonce init\`):\n${JSON.stringify(policy, null, 2)}`;
-    }
-    case 'ssm': {
-      const policy = call('iamPolicy', c.ssmPrefix) ?? ssmPolicy(c.ssmPrefix);
-      return `IAM policy for the SSM backend:\n${JSON.stringify(policy, null, 2)}`;
-    }
-    case 'redis': {
-      const acl = call('redisAcl', {});
-      return `Redis ACL rule for a dedicated user (Redis >= 6):\n${acl}`;
-    }
-    default: {
-      const text = call('describePermissions', c);
-      return text === undefined
-        ? `permissions: ${c.backend} does not describe its permissions (export describePermissions, see docs/backends/custom.md)`
-        : `permissions for ${c.backend}:\n${typeof text === 'string' ? text : JSON.stringify(text, null, 2)}`;
-    }
+/**
+ * What the chosen backend needs, as a policy to paste: the backend says so
+ * itself (Backend.describePermissions); a third-party package that did not
+ * open may still export a `describePermissions(config)` function.
+ */
+export function permissions(
+  c: CliConfig,
+  backend: import('@runonce/core').Backend | undefined,
+  module: Record<string, unknown>,
+): string {
+  if (backend?.describePermissions) return backend.describePermissions();
+  const exported = module.describePermissions;
+  const text = typeof exported === 'function' ? (exported as (c: CliConfig) => unknown)(c) : undefined;
+  if (text === undefined) {
+    return `permissions: ${c.backend} does not describe its permissions (give it describePermissions(), see docs/backends/custom.md)`;
   }
-}
-
-/** SPEC.md's SSM permissions, used until the backend package exports its own. */
-function ssmPolicy(prefix: string) {
-  const p = prefix.replace(/\/+$/, '');
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      {
-        Sid: 'Runonce',
-        Effect: 'Allow',
-        Action: [
-          'ssm:GetParameter',
-          'ssm:GetParameters',
-          'ssm:GetParametersByPath',
-          'ssm:GetParameterHistory',
-          'ssm:PutParameter',
-          'ssm:DeleteParameter',
-          'ssm:DeleteParameters',
-        ],
-        Resource: [`arn:aws:ssm:*:*:parameter${p}`, `arn:aws:ssm:*:*:parameter${p}/*`],
-      },
-    ],
-  };
+  return `permissions for ${c.backend}:\n${typeof text === 'string' ? text : JSON.stringify(text, null, 2)}`;
 }
