@@ -34,6 +34,33 @@ export function record(row: Row): void {
   appendFileSync(ROWS_FILE, `${JSON.stringify(row)}\n`);
 }
 
+/**
+ * The usual row: completions and unannounced ones from the marker's tally, a lost `done` when
+ * something completed but the scope is not done, hangs among the processes waited for.
+ */
+export function recordRun(
+  fault: string,
+  backend: string,
+  o: {
+    t0: number;
+    tally: { ends: number; duplicates: number };
+    state: string;
+    runs: readonly { hung: boolean }[];
+    overlaps?: number;
+  },
+): void {
+  record({
+    fault,
+    backend,
+    runs: o.tally.ends,
+    duplicates: o.tally.duplicates,
+    lostDone: o.tally.ends > 0 && o.state !== 'done' ? 1 : 0,
+    hangs: o.runs.filter((r) => r.hung).length,
+    ...(o.overlaps !== undefined ? { overlaps: o.overlaps } : {}),
+    ms: performance.now() - o.t0,
+  });
+}
+
 export type BackendName = 'file' | 'ssm' | 'dynamodb' | 'redis';
 export const BACKENDS: readonly BackendName[] = ['file', 'ssm', 'dynamodb', 'redis'];
 

@@ -12,6 +12,7 @@ import {
   overlaps,
   type Run,
   record,
+  recordRun,
   type Store,
   scratch,
   spawnExec,
@@ -92,15 +93,7 @@ for (const backend of BACKENDS) {
         await until(() => !alive(childPid), 'the reaper to stop the orphaned command', 5000).catch(() => {});
         const s = await status('mig', env);
         const t = tally(marker, /taking over/.test(w.stderr) ? announced : 0);
-        record({
-          fault: `SIGKILL owner ${stage}`,
-          backend,
-          runs: t.ends,
-          duplicates: t.duplicates,
-          lostDone: t.ends > 0 && s.state !== 'done' ? 1 : 0,
-          hangs: Number(o.hung) + Number(w.hung),
-          ms: performance.now() - t0,
-        });
+        recordRun(`SIGKILL owner ${stage}`, backend, { t0, tally: t, state: s.state, runs: [o, w] });
         expect(o.signal).toBe('SIGKILL');
         expect(w.code, w.stderr).toBe(0);
         expect(w.stderr).toMatch(/taking over from .* \(attempt 1 stale\), running attempt 2/);
@@ -137,15 +130,12 @@ for (const backend of BACKENDS) {
       const o = await bounded(owner, 15_000);
       const s = await status('mig', env);
       const t = tally(marker);
-      record({
-        fault: 'owner SIGSTOP > lease, SIGCONT',
-        backend,
-        runs: t.ends,
-        duplicates: t.duplicates,
-        lostDone: t.ends > 0 && s.state !== 'done' ? 1 : 0,
-        hangs: Number(o.hung) + Number(w.hung),
+      recordRun('owner SIGSTOP > lease, SIGCONT', backend, {
+        t0,
+        tally: t,
+        state: s.state,
+        runs: [o, w],
         overlaps: overlaps(marker),
-        ms: performance.now() - t0,
       });
       expect(overlaps(marker), lines(marker).join('\n')).toBe(0);
       expect(goneWhenWaiterDone).toBe(true);
@@ -178,15 +168,12 @@ for (const backend of BACKENDS) {
       const takeoverAfter = performance.now() - signalled;
       const s = await status('mig', env);
       const t = tally(marker);
-      record({
-        fault: 'SIGTERM to the group under su',
-        backend,
-        runs: t.ends,
-        duplicates: t.duplicates,
-        lostDone: t.ends > 0 && s.state !== 'done' ? 1 : 0,
-        hangs: Number(h.hung) + Number(w.hung),
+      recordRun('SIGTERM to the group under su', backend, {
+        t0,
+        tally: t,
+        state: s.state,
+        runs: [h, w],
         overlaps: overlaps(marker),
-        ms: performance.now() - t0,
       });
       const log = lines(marker);
       expect(
@@ -222,15 +209,7 @@ for (const backend of BACKENDS) {
         const w = await bounded(waiter, 15_000);
         const s = await status('mig', env);
         const t = tally(marker);
-        record({
-          fault: `${sig} to the owner`,
-          backend,
-          runs: t.ends,
-          duplicates: t.duplicates,
-          lostDone: t.ends > 0 && s.state !== 'done' ? 1 : 0,
-          hangs: Number(o.hung) + Number(w.hung),
-          ms: performance.now() - t0,
-        });
+        recordRun(`${sig} to the owner`, backend, { t0, tally: t, state: s.state, runs: [o, w] });
         expect(o.code, o.stderr).toBe(code);
         expect(lines(marker)).toContain(`got ${sig}`);
         expect(w.code, w.stderr).toBe(0);

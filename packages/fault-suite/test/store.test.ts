@@ -8,6 +8,7 @@ import {
   lines,
   overlaps,
   record,
+  recordRun,
   type Store,
   scratch,
   spawnExec,
@@ -97,15 +98,7 @@ for (const backend of NETWORKED) {
       proxy.latencyMs = 0;
       const s = await status('mig', env);
       const t = tally(marker);
-      record({
-        fault: 'latency 100 ms per chunk',
-        backend,
-        runs: t.ends,
-        duplicates: t.duplicates,
-        lostDone: t.ends > 0 && s.state !== 'done' ? 1 : 0,
-        hangs: rs.filter((r) => r.hung).length,
-        ms: performance.now() - t0,
-      });
+      recordRun('latency 100 ms per chunk', backend, { t0, tally: t, state: s.state, runs: rs });
       for (const r of rs) expect(r.code, r.stderr).toBe(0);
       expect(t.ends).toBe(1);
       expect(s.state).toBe('done');
@@ -123,15 +116,7 @@ for (const backend of NETWORKED) {
       clearInterval(timer);
       const s = await status('mig', env);
       const t = tally(marker);
-      record({
-        fault: 'connections reset every 300 ms',
-        backend,
-        runs: t.ends,
-        duplicates: t.duplicates,
-        lostDone: t.ends > 0 && s.state !== 'done' ? 1 : 0,
-        hangs: rs.filter((r) => r.hung).length,
-        ms: performance.now() - t0,
-      });
+      recordRun('connections reset every 300 ms', backend, { t0, tally: t, state: s.state, runs: rs });
       // A reset may cost an owner its lease (75) or fail a call past its retries (69); never a silent second run.
       for (const r of rs) expect([0, 69, 75], r.stderr).toContain(r.code);
       expect(t.duplicates).toBe(0);
@@ -156,15 +141,12 @@ for (const backend of NETWORKED) {
       await new Promise((r) => setTimeout(r, 300));
       const s = await status('mig', env);
       const t = tally(marker);
-      record({
-        fault: 'responses stalled > lease',
-        backend,
-        runs: t.ends,
-        duplicates: t.duplicates,
-        lostDone: t.ends > 0 && s.state !== 'done' ? 1 : 0,
-        hangs: Number(o.hung) + Number(w.hung),
+      recordRun('responses stalled > lease', backend, {
+        t0,
+        tally: t,
+        state: s.state,
+        runs: [o, w],
         overlaps: overlaps(marker),
-        ms: performance.now() - t0,
       });
       expect(overlaps(marker), lines(marker).join('\n')).toBe(0);
       expect(o.code, o.stderr).toBe(75);
