@@ -371,6 +371,8 @@ describe('errors', () => {
       $metadata: { httpStatusCode: 400 },
     });
     expect(mapSsmError(throttled, 'PutParameter', endpoint()).code).toBe('E_THROTTLED');
+    // One exit code per cause across the AWS backends: no region is configuration (78), as on DynamoDB.
+    expect(mapSsmError(new Error('Region is missing'), 'GetParametersByPath', endpoint()).code).toBe('E_CONFIG');
   });
 
   it('a parameter runonce did not write is corrupt state, not an empty slot', async () => {

@@ -1,3 +1,4 @@
+export * from './aws-errors.js';
 export * from './backend.js';
 export { createFileBackend, FileBackend, type FileBackendOptions } from './backends/file.js';
 export { MemoryBackend } from './backends/memory.js';
