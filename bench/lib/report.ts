@@ -2,6 +2,7 @@
  * Renders one run's results: the terminal table, bench/results.md and
  * bench/results.svg (hand-written SVG, no plotting dependency).
  */
+import { BACKOFF } from '@runonce/core';
 import { DOCUMENTED, formatCounts, OPERATIONS, type Operation, sameCounts } from '../parts/calls.ts';
 import type { RaceResult, Round } from '../parts/race.ts';
 import { SKIP_LABELS, type SkipVariant } from '../parts/skip-cost.ts';
@@ -29,15 +30,17 @@ function raceTitle(race: RaceResult): string {
     : `${race.instances} instances started over ${s(race.spreadMs)} on SSM`;
 }
 
-/** Nominal waiter poll pauses (engine.ts): 250 ms ×1.5 to a 5 s cap, each jittered ±25 %. */
+/** Nominal waiter poll pauses, from core's own schedule (BACKOFF.poll), without the jitter. */
 export function pollPauseInProgress(waitedMs: number): number {
-  let pause = 250;
+  const poll = BACKOFF.poll;
+  let round = 0;
   let t = 0;
-  while (t + pause <= waitedMs) {
-    t += pause;
-    pause = Math.min(pause * 1.5, 5000);
+  const pause = () => Math.min(poll.capMs, poll.firstMs * poll.factor ** round);
+  while (t + pause() <= waitedMs) {
+    t += pause();
+    round++;
   }
-  return pause;
+  return pause();
 }
 
 export function ratioRows(r: BenchResults): Row[] {

@@ -13,7 +13,9 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BACKOFF,
   type Backend,
+  type Clock,
   CorruptStateError,
   type CreateResult,
   checkKey,
@@ -21,8 +23,10 @@ import {
   isKeySegment,
   type JsonObject,
   parseSlotValue,
+  pauseBefore,
   type RecordKey,
   type Slot,
+  systemClock,
   ValidationError,
 } from '@runonce/core';
 import { classify, mapDynamoDbError } from './errors.js';
@@ -61,6 +65,9 @@ export interface DynamoDbBackendDeps {
   client?: DynamoDBClient;
   /** Random source for backoff jitter, in [0, 1). */
   random?: () => number;
+  /** The clock for backoff pauses. Default the system clock. */
+  clock?: Clock;
+  /** Replaces only the clock's pauses (tests). */
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -102,7 +109,7 @@ export class DynamoDbBackend implements Backend {
   readonly #throttleRetries: number;
   readonly #transientRetries: number;
   readonly #random: () => number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #clock: Clock;
   #closed = false;
 
   constructor(options: DynamoDbBackendOptions = {}, deps: DynamoDbBackendDeps = {}) {
@@ -118,7 +125,11 @@ export class DynamoDbBackend implements Backend {
     this.#ownsClient = deps.client === undefined;
     this.#client = deps.client ?? new DynamoDBClient(dynamoDbClientConfig(options));
     this.#random = deps.random ?? Math.random;
-    this.#sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    const clock = deps.clock ?? systemClock;
+    const sleep = deps.sleep;
+    this.#clock = sleep
+      ? { now: () => clock.now(), monotonic: () => clock.monotonic(), sleep: (ms) => sleep(ms) }
+      : clock;
   }
 
   /** The SDK client, for `createTable`, doctor and tests (e.g. to add fault-injecting middleware). */
@@ -379,9 +390,9 @@ export class DynamoDbBackend implements Backend {
     }
   }
 
+  /** Core's DynamoDB schedule before try `attempt` (1-based): full jitter from 50 ms, doubling to 2 s. */
   #backoff(attempt: number): Promise<void> {
-    const ceiling = Math.min(2000, 50 * 2 ** (attempt - 1));
-    return this.#sleep(Math.floor(this.#random() * ceiling));
+    return pauseBefore(BACKOFF.dynamodb, attempt - 1, { clock: this.#clock, random: this.#random });
   }
 
   #pk(key: RecordKey): string {

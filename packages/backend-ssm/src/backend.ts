@@ -13,14 +13,19 @@ import {
   type SSMClientConfig,
 } from '@aws-sdk/client-ssm';
 import {
+  BACKOFF,
   type Backend,
   BackendUnavailableError,
+  type Backoff,
+  type Clock,
   CorruptStateError,
   type CreateResult,
   type JsonObject,
+  pauseBefore,
   type RecordKey,
   RunOnceError,
   type Slot,
+  systemClock,
   ValidationError,
 } from '@runonce/core';
 import { classify, mapSsmError, sentMoreThanOnce } from './errors.js';
@@ -82,6 +87,9 @@ export interface SsmBackendOptions extends SsmBackendJsonOptions {
   readonly onCall?: ((command: string) => void) | undefined;
   /** Random source for backoff jitter. Default Math.random. */
   readonly random?: (() => number) | undefined;
+  /** The clock for backoff pauses and the throttle budget. Default the system clock. */
+  readonly clock?: Clock | undefined;
+  /** Replaces only the clock's pauses (tests). */
   readonly sleep?: ((ms: number) => Promise<void>) | undefined;
   /** Creator tokens. Default 16 random base64url characters. */
   readonly token?: (() => string) | undefined;
@@ -104,8 +112,6 @@ export function ssmClientConfig(options: SsmBackendJsonOptions = {}): SSMClientC
   return config;
 }
 
-const sleepReal = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /**
  * The reference backend: SSM Parameter Store. Slot n of a record is the
  * String parameter `<prefix>/<segment>/…/<n>` (layout.ts says why that is
@@ -126,12 +132,11 @@ export class SsmBackend implements Backend {
   readonly #endpoint: string | undefined;
   readonly #onCall: ((command: string) => void) | undefined;
   readonly #random: () => number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #clock: Clock;
   readonly #token: () => string;
   readonly #throttleRetries: number;
   readonly #throttleBudgetMs: number;
-  readonly #baseDelayMs: number;
-  readonly #maxDelayMs: number;
+  readonly #backoffPolicy: Backoff;
   /** Slots whose current value a losing create overwrote, resolved from history once per version. */
   readonly #resolved = new Map<string, { version: number; value: JsonObject }>();
   #closed = false;
@@ -143,12 +148,19 @@ export class SsmBackend implements Backend {
     this.#endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL_SSM ?? process.env.AWS_ENDPOINT_URL;
     this.#onCall = options.onCall;
     this.#random = options.random ?? Math.random;
-    this.#sleep = options.sleep ?? sleepReal;
+    const clock = options.clock ?? systemClock;
+    const sleep = options.sleep;
+    this.#clock = sleep
+      ? { now: () => clock.now(), monotonic: () => clock.monotonic(), sleep: (ms) => sleep(ms) }
+      : clock;
     this.#token = options.token ?? (() => randomBytes(12).toString('base64url'));
     this.#throttleRetries = options.throttleRetries ?? 10;
     this.#throttleBudgetMs = options.throttleBudgetMs ?? 30_000;
-    this.#baseDelayMs = options.throttleBaseDelayMs ?? 200;
-    this.#maxDelayMs = options.throttleMaxDelayMs ?? 10_000;
+    this.#backoffPolicy = {
+      ...BACKOFF.ssm,
+      firstMs: options.throttleBaseDelayMs ?? BACKOFF.ssm.firstMs,
+      capMs: options.throttleMaxDelayMs ?? BACKOFF.ssm.capMs,
+    };
   }
 
   async read(key: RecordKey): Promise<Slot[]> {
@@ -219,7 +231,7 @@ export class SsmBackend implements Backend {
           if (maybeApplied || sentMoreThanOnce(e)) return await this.#confirm(name, token, value, undefined, until);
           return { won: false };
         }
-        if (retryable(e) && round < this.#throttleRetries && performance.now() < until) {
+        if (retryable(e) && round < this.#throttleRetries && this.#clock.monotonic() < until) {
           if (kind !== 'throttled') maybeApplied = true;
           await this.#backoff(round, until);
           if (await this.#slotExists(key, name, until)) {
@@ -400,7 +412,7 @@ export class SsmBackend implements Backend {
         return await this.#sendOnce<T>(command);
       } catch (e) {
         if (onNotFound && classify(e) === 'notFound') return onNotFound();
-        if (retryable(e) && round < this.#throttleRetries && performance.now() < until) {
+        if (retryable(e) && round < this.#throttleRetries && this.#clock.monotonic() < until) {
           await this.#backoff(round, until);
           continue;
         }
@@ -416,10 +428,9 @@ export class SsmBackend implements Backend {
     return (await this.client.send(command as any)) as T;
   }
 
-  /** Exponential backoff with full jitter: a random pause up to min(max, base·2^round), never past `until`. */
+  /** Core's SSM schedule (full jitter, doubling), never past `until`. */
   #backoff(round: number, until: number): Promise<void> {
-    const cap = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** round);
-    return this.#sleep(Math.max(0, Math.min(Math.floor(this.#random() * cap), until - performance.now())));
+    return pauseBefore(this.#backoffPolicy, round, { clock: this.#clock, random: this.#random, until });
   }
 
   /**
@@ -428,7 +439,7 @@ export class SsmBackend implements Backend {
    * lookups) share it, so their retries cannot multiply.
    */
   #until(): number {
-    return performance.now() + this.#throttleBudgetMs;
+    return this.#clock.monotonic() + this.#throttleBudgetMs;
   }
 
   #open(): void {

@@ -1,8 +1,9 @@
 import type { Backend, RecordKey, Slot } from './backend.js';
+import { BACKOFF, pauseBefore } from './backoff.js';
 import type { Clock, Random } from './clock.js';
 import { RunOnceError } from './errors.js';
 import type { Events } from './events.js';
-import { POLL_CAP_MS, type Waiter } from './waiter.js';
+import type { Waiter } from './waiter.js';
 
 /** What every part of the engine works with, one per `RunOnce`: the store, time, chance and events. */
 export interface EngineContext {
@@ -27,7 +28,6 @@ const READ_RETRY_BUDGET_MS = 60_000;
 export async function readRecord(ctx: EngineContext, key: RecordKey, wait?: Waiter): Promise<Slot[]> {
   // A throttled read tells nothing; poll again after a pause rather than fail the run,
   // but not past a waiter's timeout.
-  let delay = 200;
   const t0 = ctx.clock.monotonic();
   for (let i = 0; ; i++) {
     try {
@@ -35,8 +35,7 @@ export async function readRecord(ctx: EngineContext, key: RecordKey, wait?: Wait
     } catch (e) {
       const late = wait?.expired() || ctx.clock.monotonic() - t0 >= READ_RETRY_BUDGET_MS;
       if (!RunOnceError.is(e, 'E_THROTTLED') || i >= 8 || late) throw e;
-      await ctx.clock.sleep(delay * (0.5 + ctx.random()));
-      delay = Math.min(delay * 2, POLL_CAP_MS);
+      await pauseBefore(BACKOFF.throttledRead, i, ctx);
     }
   }
 }

@@ -2,6 +2,7 @@ export * from './aws-errors.js';
 export * from './backend.js';
 export { createFileBackend, FileBackend, type FileBackendOptions } from './backends/file.js';
 export { MemoryBackend } from './backends/memory.js';
+export * from './backoff.js';
 export * from './clock.js';
 export * from './engine.js';
 export * from './errors.js';

@@ -1,4 +1,5 @@
 import type { Backend, JsonObject, RecordKey, Slot } from './backend.js';
+import { BACKOFF, backoffDelay } from './backoff.js';
 import type { Clock } from './clock.js';
 import { LeaseLostError, RunOnceError } from './errors.js';
 import { isTombstoneValue } from './states.js';
@@ -9,6 +10,9 @@ import { isTombstoneValue } from './states.js';
  * time, a measurable share of a lock cycle.
  */
 const STOPPED = Object.freeze(new Error('stopped'));
+
+/** The lease's schedules have no jitter (the holder is alone in retrying its own slot). */
+const NO_JITTER = () => 0.5;
 
 export interface LeaseOptions {
   readonly backend: Backend;
@@ -173,9 +177,8 @@ export class Lease {
     await this.#halt();
     const { backend, clock, key, index, leaseMs } = this.#o;
     const budget = o.confirm ? Math.max(leaseMs, this.#o.outcomeBudgetMs ?? 4 * leaseMs) : leaseMs;
-    let delay = 100;
     let written = false;
-    for (;;) {
+    for (let round = 0; ; round++) {
       if (this.#lost) throw this.#lost;
       const since = clock.monotonic() - this.#confirmedAt;
       if (since >= budget) {
@@ -204,8 +207,7 @@ export class Lease {
         if (remaining <= 0 || !isTransient(e)) {
           throw this.#markLost(`could not record the outcome: ${(e as Error).message}`, e);
         }
-        await clock.sleep(Math.min(delay, remaining));
-        delay = Math.min(delay * 2, 2000);
+        await clock.sleep(Math.min(backoffDelay(BACKOFF.outcome, round, NO_JITTER), remaining));
       }
     }
   }
@@ -245,15 +247,15 @@ export class Lease {
   async #heartbeats(): Promise<void> {
     const { clock, leaseMs } = this.#o;
     const stop = this.#stop.signal;
-    let retry = 250;
-    let ok = true;
+    // Renewals failed in a row: retried on BACKOFF.renewal's schedule, never further apart than lease/3.
+    let failed = 0;
     while (!stop.aborted && !this.#lost) {
-      const wait = ok ? leaseMs / 3 : Math.min(retry, leaseMs / 3);
+      const wait =
+        failed === 0 ? leaseMs / 3 : Math.min(backoffDelay(BACKOFF.renewal, failed - 1, NO_JITTER), leaseMs / 3);
       if (!(await sleepUnlessAborted(clock, wait, stop))) return;
       if (this.#lost) return;
       this.#inflight = this.#renew();
-      ok = await this.#inflight;
-      retry = ok ? 250 : retry * 2;
+      failed = (await this.#inflight) ? 0 : failed + 1;
     }
   }
 

@@ -1,10 +1,7 @@
+import { BACKOFF, backoffDelay } from './backoff.js';
 import type { Clock, Random } from './clock.js';
 import { InterruptedError, WaitTimeoutError } from './errors.js';
 import type { Events } from './events.js';
-
-/** The first pause between polls, and the longest (×1.5 each poll, jittered ±25 %). */
-export const POLL_START_MS = 250;
-export const POLL_CAP_MS = 5000;
 
 /**
  * A waiter's view of time: polls with growing, jittered pauses so a fleet
@@ -14,7 +11,8 @@ export const POLL_CAP_MS = 5000;
  */
 export class Waiter {
   readonly #start: number;
-  #interval = POLL_START_MS;
+  /** Polls so far: the next pause is BACKOFF.poll's for this round. */
+  #round = 0;
   #seen: { attempt: number; version: number; since: number } | undefined;
   #waited = false;
 
@@ -58,8 +56,7 @@ export class Waiter {
     const remaining = this.timeoutMs - this.elapsed();
     if (remaining <= 0)
       throw new WaitTimeoutError(`gave up waiting for ${this.what} after ${Math.round(this.elapsed())} ms`);
-    const pause = Math.min(this.#interval * (0.75 + 0.5 * this.random()), remaining);
-    this.#interval = Math.min(this.#interval * 1.5, POLL_CAP_MS);
+    const pause = Math.min(backoffDelay(BACKOFF.poll, this.#round++, this.random), remaining);
     try {
       await this.clock.sleep(pause, signal);
     } catch (reason) {

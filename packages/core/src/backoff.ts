@@ -1,0 +1,52 @@
+// Pauses between tries, in one place: every retry and poll in the engine and the backends is one of
+// the schedules below, on an injected clock and random source (a test's FakeClock moves them all).
+import type { Clock, Random } from './clock.js';
+
+/**
+ * A schedule: the pause before try `round` (0-based) is `firstMs · factor^round`, at most `capMs`,
+ * times a random factor in [`jitter[0]`, `jitter[1]`): `[0, 1]` is full jitter, `[1, 1]` none.
+ */
+export interface Backoff {
+  readonly firstMs: number;
+  readonly factor: number;
+  readonly capMs: number;
+  readonly jitter: readonly [number, number];
+}
+
+/** The pause before try `round` of `b`; `random` in [0, 1). */
+export function backoffDelay(b: Backoff, round: number, random: Random): number {
+  const base = Math.min(b.capMs, b.firstMs * b.factor ** round);
+  const [low, high] = b.jitter;
+  return base * (low + (high - low) * random());
+}
+
+/**
+ * The schedules, each owned here: a waiter's polls (the bench draws them from this too), the engine's
+ * re-reads of a throttled record, a holder's renewal retries (capped at lease/3 by the lease) and
+ * final-write retries, and the backends' retries of throttled or failed requests.
+ */
+export const BACKOFF = Object.freeze({
+  /** A waiter: 250 ms growing ×1.5 to 5 s, ±25 %, so a fleet does not poll in step. */
+  poll: { firstMs: 250, factor: 1.5, capMs: 5000, jitter: [0.75, 1.25] },
+  /** The engine re-reading a record the store throttled. */
+  throttledRead: { firstMs: 200, factor: 2, capMs: 5000, jitter: [0.5, 1.5] },
+  /** A holder retrying a failed renewal before its renew deadline. */
+  renewal: { firstMs: 250, factor: 2, capMs: Number.POSITIVE_INFINITY, jitter: [1, 1] },
+  /** A finished owner retrying its outcome's write. */
+  outcome: { firstMs: 100, factor: 2, capMs: 2000, jitter: [1, 1] },
+  /** SSM: full jitter from 200 ms, doubling to 10 s (its options may change both ends). */
+  ssm: { firstMs: 200, factor: 2, capMs: 10_000, jitter: [0, 1] },
+  /** DynamoDB: full jitter from 50 ms, doubling to 2 s. */
+  dynamodb: { firstMs: 50, factor: 2, capMs: 2000, jitter: [0, 1] },
+} as const satisfies Record<string, Backoff>);
+
+/** Sleep the pause before try `round`, never past `until` (a monotonic time on `clock`). */
+export function pauseBefore(
+  b: Backoff,
+  round: number,
+  o: { clock: Clock; random: Random; until?: number; signal?: AbortSignal },
+): Promise<void> {
+  let ms = backoffDelay(b, round, o.random);
+  if (o.until !== undefined) ms = Math.min(ms, o.until - o.clock.monotonic());
+  return o.clock.sleep(Math.max(0, Math.floor(ms)), o.signal);
+}
