@@ -22,12 +22,25 @@ export function processIo(): Io {
   return {
     // Made on first use: the skip path prints nothing to stdout.
     get stdout() {
-      return process.stdout;
+      return quietStdout();
     },
     stderr: stderrLines,
     env: process.env,
     cwd: process.cwd(),
   };
+}
+
+let stdoutQuieted = false;
+/**
+ * stdout, whose readers may go away (`runonce status | head`, a hook's pipes closed at its timeout):
+ * a write after that fails with EPIPE, which must drop the output, never crash with a stack trace.
+ */
+function quietStdout(): NodeJS.WriteStream {
+  if (!stdoutQuieted) {
+    stdoutQuieted = true;
+    process.stdout.on('error', () => {});
+  }
+  return process.stdout;
 }
 
 /**

@@ -43,6 +43,17 @@ describe('exec on the file backend', () => {
     expect(table).toMatch(/1 taken over .*taken over by .* \(attempt 2\) at \d\d:\d\d:\d\d/);
   });
 
+  it('doctor and status with stdout closed by the reader (`runonce doctor | head -1`): exit 0, no stack trace', async () => {
+    const { env } = sandbox();
+    for (const args of [['doctor'], ['status', '--json']]) {
+      const p = start(args, env);
+      p.child.stdout?.destroy();
+      const r = await p.done;
+      expect(r.stderr, args.join(' ')).not.toMatch(/EPIPE|\n\s+at /);
+      expect(r.code, args.join(' ')).toBe(0);
+    }
+  });
+
   for (const tee of [false, true]) {
     it(`stdout and stderr closed by the reader (as the CodeDeploy agent does at a timeout)${tee ? ', with --log-file' : ''}: SIGTERM still records abandoned`, async () => {
       const { env, marker, work } = sandbox();
