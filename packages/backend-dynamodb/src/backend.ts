@@ -101,6 +101,9 @@ export function dynamoDbClientConfig(options: DynamoDbBackendOptions = {}): Dyna
  */
 export class DynamoDbBackend implements Backend {
   readonly name = 'dynamodb';
+  get location(): string {
+    return `table ${this.table}`;
+  }
   readonly capabilities = { ttl: true, shared: true } as const;
   readonly table: string;
   readonly #client: DynamoDBClient;

@@ -1,9 +1,9 @@
-import type { Backend } from '@runonce/core';
+import { type BackendFactory, BackendFactoryId } from '@runonce/core';
 import { ContainerModule } from 'inversify';
 import { DynamoDbBackend, type DynamoDbBackendOptions } from './backend.js';
 
-/** The service identifier every backend package binds its factory under; the CLI resolves it. */
-export const BackendFactoryId: symbol = Symbol.for('runonce.BackendFactory');
+/** Core's plugin contract: the identifier every backend package binds its factory under. */
+export { type BackendFactory, BackendFactoryId } from '@runonce/core';
 
 /**
  * What the CLI hands the factory: its resolved options (flag > environment >
@@ -16,15 +16,13 @@ export interface DynamoDbFactoryConfig {
   readonly dynamodb?: DynamoDbBackendOptions | undefined;
 }
 
-export type BackendFactory = (config: DynamoDbFactoryConfig) => Backend;
-
-export const createDynamoDbBackendFromConfig: BackendFactory = (config) =>
+export const createDynamoDbBackendFromConfig: BackendFactory<DynamoDbFactoryConfig> = (config) =>
   new DynamoDbBackend({
     ...config.dynamodb,
-    table: config.table ?? config.dynamodb?.table ?? process.env.RUNONCE_DYNAMODB_TABLE ?? 'runonce',
+    table: config.table ?? config.dynamodb?.table ?? 'runonce',
   });
 
 /** Binds the DynamoDB backend's factory under `Symbol.for('runonce.BackendFactory')`. */
 export const dynamoDbBackendModule = new ContainerModule(({ bind }) => {
-  bind<BackendFactory>(BackendFactoryId).toConstantValue(createDynamoDbBackendFromConfig);
+  bind<BackendFactory<DynamoDbFactoryConfig>>(BackendFactoryId).toConstantValue(createDynamoDbBackendFromConfig);
 });

@@ -138,6 +138,10 @@ const VERSION_FIELD = /^([1-9]\d*):v$/;
  */
 export class RedisBackend implements Backend {
   readonly name = 'redis';
+  /** The URL without its password. */
+  get location(): string {
+    return `url ${this.#where}`;
+  }
   readonly capabilities = { ttl: true, shared: true } as const;
   readonly keyPrefix: string;
   readonly #client: ScriptedRedis;

@@ -1,9 +1,9 @@
-import type { Backend } from '@runonce/core';
+import { type BackendFactory, BackendFactoryId } from '@runonce/core';
 import { ContainerModule } from 'inversify';
 import { RedisBackend, type RedisBackendOptions } from './backend.js';
 
-/** The service identifier every backend package binds its factory under; the CLI resolves it. */
-export const BackendFactoryId: symbol = Symbol.for('runonce.BackendFactory');
+/** Core's plugin contract: the identifier every backend package binds its factory under. */
+export { type BackendFactory, BackendFactoryId } from '@runonce/core';
 
 /**
  * What the CLI hands the factory: its resolved options (flag > environment >
@@ -15,15 +15,13 @@ export interface RedisFactoryConfig {
   readonly redis?: RedisBackendOptions | undefined;
 }
 
-export type BackendFactory = (config: RedisFactoryConfig) => Backend;
-
-export const createRedisBackendFromConfig: BackendFactory = (config) =>
+export const createRedisBackendFromConfig: BackendFactory<RedisFactoryConfig> = (config) =>
   new RedisBackend({
     ...config.redis,
-    url: config.redisUrl ?? config.redis?.url ?? process.env.RUNONCE_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    url: config.redisUrl ?? config.redis?.url ?? 'redis://127.0.0.1:6379',
   });
 
 /** Binds the Redis backend's factory under `Symbol.for('runonce.BackendFactory')`. */
 export const redisBackendModule = new ContainerModule(({ bind }) => {
-  bind<BackendFactory>(BackendFactoryId).toConstantValue(createRedisBackendFromConfig);
+  bind<BackendFactory<RedisFactoryConfig>>(BackendFactoryId).toConstantValue(createRedisBackendFromConfig);
 });

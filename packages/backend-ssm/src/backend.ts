@@ -124,6 +124,9 @@ export class SsmBackend implements Backend {
   static readonly iamPolicy = iamPolicy;
 
   readonly name = 'ssm';
+  get location(): string {
+    return `prefix ${this.prefix}`;
+  }
   readonly capabilities = SsmBackend.capabilities;
   readonly prefix: string;
   readonly client: SSMClient;

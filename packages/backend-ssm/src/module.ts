@@ -1,9 +1,9 @@
-import type { Backend } from '@runonce/core';
+import { type BackendFactory, BackendFactoryId } from '@runonce/core';
 import { ContainerModule } from 'inversify';
 import { DEFAULT_SSM_PREFIX, SsmBackend, type SsmBackendJsonOptions } from './backend.js';
 
 /**
- * How the CLI finds this backend:
+ * How the CLI finds this backend (core's plugin contract):
  *
  *   const container = new Container();
  *   container.load(ssmBackendModule);
@@ -14,7 +14,7 @@ import { DEFAULT_SSM_PREFIX, SsmBackend, type SsmBackendJsonOptions } from './ba
  * `Symbol.for('runonce.BackendFactory')`, so the CLI needs no per-backend code
  * and a third-party backend works the same way.
  */
-export const BackendFactoryId: symbol = Symbol.for('runonce.BackendFactory');
+export { type BackendFactory, BackendFactoryId } from '@runonce/core';
 
 /**
  * What the CLI hands the factory: its resolved options (flag > environment >
@@ -29,16 +29,13 @@ export interface SsmFactoryConfig {
   readonly ssm?: SsmBackendJsonOptions | undefined;
 }
 
-export type BackendFactory = (config: SsmFactoryConfig) => Backend;
-
-export const SsmBackendFactory: BackendFactory = (config = {}) =>
+export const SsmBackendFactory: BackendFactory<SsmFactoryConfig> = (config = {}) =>
   new SsmBackend({
     ...config.ssm,
-    prefix:
-      config.ssmPrefix ?? config.prefix ?? config.ssm?.prefix ?? process.env.RUNONCE_SSM_PREFIX ?? DEFAULT_SSM_PREFIX,
+    prefix: config.ssmPrefix ?? config.prefix ?? config.ssm?.prefix ?? DEFAULT_SSM_PREFIX,
   });
 
 /** Binds the SSM backend's factory under `Symbol.for('runonce.BackendFactory')`. */
 export const ssmBackendModule = new ContainerModule(({ bind }) => {
-  bind<BackendFactory>(BackendFactoryId).toConstantValue(SsmBackendFactory);
+  bind<BackendFactory<SsmFactoryConfig>>(BackendFactoryId).toConstantValue(SsmBackendFactory);
 });

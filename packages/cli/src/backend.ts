@@ -1,16 +1,13 @@
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Backend, ConfigError, createFileBackend } from '@runonce/core';
+import { type Backend, type BackendFactory, BackendFactoryId, ConfigError, createFileBackend } from '@runonce/core';
 import { BUILTIN_BACKENDS, isPath, looksLikeBackendPackage, unknownBackend } from './backend-names.js';
 import type { CliConfig } from './config.js';
 
+/** Core's plugin contract: the identifier a backend package binds its factory under (docs/backends/custom.md). */
+export { BackendFactoryId } from '@runonce/core';
 export { BUILTIN_BACKENDS } from './backend-names.js';
-
-/** The service identifier a backend package binds its factory under (see docs/backends/custom.md). */
-export const BackendFactoryId: symbol = Symbol.for('runonce.BackendFactory');
-
-export type BackendFactory = (config: CliConfig) => Backend | Promise<Backend>;
 
 type BackendModule = Record<string, unknown>;
 
@@ -59,7 +56,7 @@ export async function openBackend(config: CliConfig): Promise<LoadedBackend> {
   if (!container.isBound(BackendFactoryId)) {
     throw new ConfigError(`backend package ${specifier} binds no Symbol.for('runonce.BackendFactory')`);
   }
-  const factory = container.get<BackendFactory>(BackendFactoryId);
+  const factory = container.get<BackendFactory<CliConfig>>(BackendFactoryId);
   const backend = await factory(config);
   return { backend, module: mod };
 }

@@ -36,6 +36,8 @@ export interface BackendCapabilities {
 
 export interface Backend {
   readonly name: string;
+  /** Optional: where this backend keeps its records, for humans (`dir /var/lib/x`, `table runonce`); no secrets. */
+  readonly location?: string;
   readonly capabilities: BackendCapabilities;
   /** All slots of the record, sorted by index. A slot created before the call is seen. */
   read(key: RecordKey): Promise<Slot[]>;
@@ -72,6 +74,26 @@ export interface Backend {
    */
   describePermissions?(): string;
 }
+
+/**
+ * The plugin contract: every backend package (built in or third-party) exports
+ * an inversify ContainerModule that binds its factory under this identifier;
+ * the CLI loads the package and asks for it, with no code per backend
+ * (docs/backends/custom.md).
+ */
+export const BackendFactoryId: symbol = Symbol.for('runonce.BackendFactory');
+
+/**
+ * What the CLI hands a backend factory: its settings resolved once (flag >
+ * environment > config file > default: `ssmPrefix`, `table`, `redisUrl`,
+ * `dir`, …), plus the config file's object for the backend under its name
+ * (`ssm`, `dynamodb`, `redis`, or `backendOptions` for a third-party one). A
+ * factory reads nothing from the environment itself.
+ */
+export type BackendFactoryConfig = Readonly<Record<string, unknown>>;
+
+/** A backend package's factory, bound under `BackendFactoryId`. */
+export type BackendFactory<C = BackendFactoryConfig> = (config: C) => Backend | Promise<Backend>;
 
 export const keyToString = (key: RecordKey): string => key.join('/');
 

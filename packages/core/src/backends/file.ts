@@ -74,6 +74,9 @@ interface StoredSlot {
  */
 export class FileBackend implements Backend {
   readonly name = 'file';
+  get location(): string {
+    return `dir ${this.dir}`;
+  }
   readonly capabilities = { ttl: false, shared: true } as const;
   readonly dir: string;
   #closed = false;

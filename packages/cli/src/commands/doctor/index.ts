@@ -18,7 +18,7 @@ export interface DoctorInput {
 export async function doctor(input: DoctorInput, io: Io = processIo()): Promise<number> {
   const { config } = input;
   const out = (line: string) => io.stdout.write(`${line}\n`);
-  out(`backend: ${config.backend} (${where(config)}), namespace ${config.namespace}`);
+  out(`backend: ${config.backend}, namespace ${config.namespace}`);
   if (config.configFile) out(`config file: ${config.configFile}`);
   let failure: unknown;
   let module: Record<string, unknown> = {};
@@ -28,7 +28,8 @@ export async function doctor(input: DoctorInput, io: Io = processIo()): Promise<
     const engine = await openEngine(config);
     module = engine.module;
     opened = engine.runonce.backend;
-    out(`  ok  open backend (${Math.round(performance.now() - t0)} ms)`);
+    const location = opened.location ? `: ${opened.location}` : '';
+    out(`  ok  open backend (${Math.round(performance.now() - t0)} ms)${location}`);
     try {
       failure = await roundTrip(engine.runonce.backend, config.namespace, out);
     } finally {
@@ -117,21 +118,6 @@ async function roundTrip(
 
 function expect(ok: boolean, message: string): void {
   if (!ok) throw new RunOnceError('E_CORRUPT_STATE', `backend misbehaves: ${message}`);
-}
-
-function where(c: CliConfig): string {
-  switch (c.backend) {
-    case 'file':
-      return `dir ${c.dir}`;
-    case 'ssm':
-      return `prefix ${c.ssmPrefix}`;
-    case 'dynamodb':
-      return `table ${c.table}`;
-    case 'redis':
-      return `url ${c.redisUrl.replace(/\/\/[^@/]*@/, '//***@')}`;
-    default:
-      return 'third-party package';
-  }
 }
 
 /**
