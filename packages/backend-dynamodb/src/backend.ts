@@ -115,7 +115,9 @@ export class DynamoDbBackend implements Backend {
   readonly #clock: Clock;
   #closed = false;
 
-  constructor(options: DynamoDbBackendOptions = {}, deps: DynamoDbBackendDeps = {}) {
+  /** One options object, as every backend takes: the settings, and (for tests and tools) the client, random source and clock. */
+  constructor(options: DynamoDbBackendOptions & DynamoDbBackendDeps = {}) {
+    const deps = options;
     this.table = options.table ?? 'runonce';
     if (!/^[A-Za-z0-9_.-]{3,255}$/.test(this.table))
       throw new ValidationError(`DynamoDB table name must be 3–255 of [A-Za-z0-9_.-], got ${this.table}`);

@@ -4,6 +4,7 @@ export {
   type DynamoDbBackendOptions,
   dynamoDbClientConfig,
 } from './backend.js';
+
 export { classify, mapDynamoDbError } from './errors.js';
 export { dynamoDbIamPolicy } from './iam.js';
 export {
@@ -15,9 +16,9 @@ export {
 } from './module.js';
 export { type CreateTableResult, createTable, TTL_ATTRIBUTE } from './table.js';
 
-import { DynamoDbBackend, type DynamoDbBackendOptions } from './backend.js';
+import { DynamoDbBackend, type DynamoDbBackendDeps, type DynamoDbBackendOptions } from './backend.js';
 
 /** For child processes (the contract suite's spawn): options are plain JSON. */
-export function createDynamoDbBackend(options: DynamoDbBackendOptions = {}): DynamoDbBackend {
+export function createDynamoDbBackend(options: DynamoDbBackendOptions & DynamoDbBackendDeps = {}): DynamoDbBackend {
   return new DynamoDbBackend(options);
 }
