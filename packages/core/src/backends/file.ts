@@ -2,6 +2,8 @@ import type { BigIntStats, Dirent } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Backend, CreateResult, JsonObject, RecordKey, Slot } from '../backend.js';
 import { checkSlotIndex, isKeySegment, keyToString } from '../backend.js';
+import { BACKOFF, pauseBefore } from '../backoff.js';
+import { systemClock } from '../clock.js';
 import {
   AccessDeniedError,
   BackendUnavailableError,
@@ -434,7 +436,8 @@ interface HeldLock {
  * to 50 ms, jittered so waiting processes do not retry in step.
  */
 async function acquireLock(path: string): Promise<HeldLock> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
+  // On the monotonic clock: a wall clock stepped by NTP must not end (or stretch) the wait.
+  const deadline = systemClock.monotonic() + LOCK_WAIT_MS;
   for (let attempt = 0; ; attempt++) {
     let handle: OpenFile;
     try {
@@ -442,12 +445,12 @@ async function acquireLock(path: string): Promise<HeldLock> {
     } catch (e) {
       if (code(e) !== 'EEXIST') throw e;
       if (await breakStaleLock(path)) continue;
-      if (Date.now() > deadline) {
+      if (systemClock.monotonic() > deadline) {
         throw new BackendUnavailableError(
           `file backend: slot lock ${path} held for over ${LOCK_WAIT_MS / 1000} s by a writer that is stuck, or its clock is ahead; delete it if no runonce is writing`,
         );
       }
-      await sleep(lockPause(attempt));
+      await pauseBefore(BACKOFF.fileLock, attempt, { clock: systemClock, random: Math.random });
       continue;
     }
     try {
@@ -497,15 +500,6 @@ async function breakStaleLock(path: string): Promise<boolean> {
   if (moved && (moved.ino !== info.ino || moved.mtimeNs !== info.mtimeNs)) await link(aside, path).catch(() => {});
   await unlink(aside).catch(() => {});
   return true;
-}
-
-function lockPause(attempt: number): number {
-  const cap = Math.min(50, 5 * 2 ** Math.min(attempt, 4));
-  return 1 + Math.random() * (cap - 1);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export function createFileBackend(options: FileBackendOptions): FileBackend {
