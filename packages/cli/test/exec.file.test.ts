@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createFileBackend, encodeAttempt } from '@runonce/core';
 import { describe, expect, it } from 'vitest';
 import { lines, runonce, sandbox, start, until } from './helpers.js';
 import { backendE2e } from './suite.js';
@@ -41,6 +42,32 @@ describe('exec on the file backend', () => {
     expect(s.attempts[0].takenOverBy.owner).toBe(s.attempts[1].owner);
     const table = (await runonce(['status', 'mig', '--format', 'table'], env)).stdout;
     expect(table).toMatch(/1 taken over .*taken over by .* \(attempt 2\) at \d\d:\d\d:\d\d/);
+  });
+
+  it('status marks an attempt whose heartbeat stopped long ago as stuck, with the release command that frees it', async () => {
+    const { env, dir } = sandbox();
+    const namespace = env.RUNONCE_NAMESPACE as string;
+    // What a runner frozen for an hour leaves behind: attempt 1 running, last heartbeat an hour old.
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    const backend = createFileBackend({ dir });
+    await backend.create([namespace, 'mig', 'v1'], 1, {
+      ...encodeAttempt({ state: 'running', owner: 'i-0dead', startedAt: hourAgo, leaseMs: 30_000 }),
+      heartbeatAt: hourAgo,
+    });
+    const table = await runonce(['status', 'mig', '--scope', 'v1', '--format', 'table'], env);
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `STUCK: no heartbeat for 1h\\S*; if its owner is gone: runonce release mig --force --scope v1 --namespace ${namespace}`,
+      ),
+    );
+    const json = JSON.parse((await runonce(['status', 'mig', '--scope', 'v1', '--json'], env)).stdout);
+    expect(json.attempts[0].stuck.silentForMs).toBeGreaterThan(3_590_000);
+    // The command it prints works: the attempt is released, and status says so.
+    const release = json.attempts[0].stuck.release.split(' ').slice(1);
+    expect((await runonce(release, env)).code).toBe(0);
+    const after = JSON.parse((await runonce(['status', 'mig', '--scope', 'v1', '--json'], env)).stdout);
+    expect(after.attempts[0].stuck).toBeUndefined();
+    expect(after.attempts[0].takenOverBy).toMatchObject({ attempt: 2, released: true });
   });
 
   it('doctor and status with stdout closed by the reader (`runonce doctor | head -1`): exit 0, no stack trace', async () => {

@@ -15,7 +15,11 @@ export async function status(ctx: EngineContext, task: string, options: { scope?
   const scope = options.scope !== undefined ? validateScope(options.scope) : await currentScope(ctx, task);
   const where = `${ctx.namespace}/${task}/${scope}`;
   const view = viewScope((await readRecord(ctx, [ctx.namespace, task, scope])).map((s) => decodeAttempt(s, where)));
-  const attempts = view.attempts.map((a, i) => toStatus(a, view.attempts[i + 1]));
+  const now = ctx.clock.now();
+  const attempts = view.attempts.map((a, i) => ({
+    ...toStatus(a, view.attempts[i + 1]),
+    ...stuck(a, view.attempts[i + 1], now, { namespace: ctx.namespace, task, scope }),
+  }));
   return { namespace: ctx.namespace, task, scope, state: view.state, attempts };
 }
 
@@ -101,6 +105,23 @@ export async function prune(
     }
   }
   return removed;
+}
+
+/** Leases of silence after which a running attempt is shown as stuck. */
+const STUCK_AFTER_LEASES = 3;
+
+function stuck(
+  a: Attempt,
+  next: Attempt | undefined,
+  now: number,
+  where: { namespace: string; task: string; scope: string },
+): Pick<AttemptStatus, 'stuck'> {
+  if (a.state !== AttemptState.running || next !== undefined) return {};
+  const last = Date.parse(a.heartbeatAt ?? a.startedAt);
+  const silentForMs = now - last;
+  if (!Number.isFinite(silentForMs) || silentForMs <= STUCK_AFTER_LEASES * a.leaseMs) return {};
+  const ns = where.namespace === DEFAULTS.namespace ? '' : ` --namespace ${where.namespace}`;
+  return { stuck: { silentForMs, release: `runonce release ${where.task} --force --scope ${where.scope}${ns}` } };
 }
 
 function toStatus(a: Attempt, next: Attempt | undefined): AttemptStatus {

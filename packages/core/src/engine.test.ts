@@ -684,6 +684,36 @@ describe('status, tasks, prune', () => {
   });
 });
 
+describe('status flags', () => {
+  it('marks a running attempt silent for more than three leases as stuck, with the release that frees it', async () => {
+    const { clock, instance } = setup();
+    const owner = instance('a');
+    let started = false;
+    const run = track(
+      owner.run(
+        't',
+        async () => {
+          started = true;
+          await new Promise(() => {});
+        },
+        { ...opts, lease: '10s' },
+      ),
+    );
+    await clock.runUntil(() => started);
+    // Heartbeats keep it fresh: never stuck while its owner renews.
+    await clock.advance(60_000);
+    expect((await instance('x').status('t', { scope: 's1' })).attempts[0]?.stuck).toBeUndefined();
+    // The owner's process froze (its heartbeats stop): the wall clock moves on, the record does not.
+    const frozen = (await instance('x').status('t', { scope: 's1' })).attempts[0]?.heartbeatAt;
+    clock.jumpWall(31_000);
+    const s = await instance('x').status('t', { scope: 's1' });
+    expect(s.attempts[0]?.heartbeatAt).toBe(frozen);
+    expect(s.attempts[0]?.stuck?.release).toMatch(/^runonce release t --force --scope s1 --namespace t\d+$/);
+    expect(s.attempts[0]?.stuck?.silentForMs).toBeGreaterThan(30_000);
+    expect(run.settled).toBe(false);
+  });
+});
+
 describe('withLock', () => {
   it('excludes concurrent holders and hands out increasing fencing tokens', async () => {
     const { clock, instance, backend, namespace } = setup();

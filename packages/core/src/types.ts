@@ -108,6 +108,12 @@ export interface AttemptStatus {
   };
   /** On a running attempt whose owner announced it is stopping: when it said it would be gone. */
   readonly stoppingBy?: string;
+  /**
+   * On the latest attempt, still `running`, when its heartbeat has not changed for more than
+   * three of its leases (by this host's wall clock against the one that wrote it: for humans, not
+   * for decisions): how long, and the command that frees it if its owner is gone.
+   */
+  readonly stuck?: { readonly silentForMs: number; readonly release: string };
 }
 
 export interface TaskStatus {

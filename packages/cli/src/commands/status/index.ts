@@ -1,4 +1,4 @@
-import type { TaskStatus } from '@runonce/core';
+import { formatDuration, type TaskStatus } from '@runonce/core';
 import type { CliConfig } from '../../config.js';
 import { openEngine } from '../../engine.js';
 import { ExitCode } from '../../exit.js';
@@ -38,6 +38,8 @@ function note(a: TaskStatus['attempts'][number]): string {
   const t = a.takenOverBy;
   if (t?.released) return `released by ${t.owner} at ${clockTime(t.at)}`;
   if (t) return `taken over by ${t.owner} (attempt ${t.attempt}) at ${clockTime(t.at)}`;
+  if (a.stuck)
+    return `STUCK: no heartbeat for ${formatDuration(a.stuck.silentForMs)}; if its owner is gone: ${a.stuck.release}`;
   if (a.stoppingBy) return `stopping, gone by ${clockTime(a.stoppingBy)}`;
   return a.reason ?? a.error ?? '';
 }
@@ -57,7 +59,7 @@ export function formatTable(statuses: readonly TaskStatus[], namespace: string):
         clockTime(a.startedAt),
         a.finishedAt ? clockTime(a.finishedAt) : '',
         a.exitCode === null ? '' : String(a.exitCode),
-        note(a).slice(0, 60),
+        a.stuck ? note(a) : note(a).slice(0, 60),
       ]);
     }
   }
