@@ -34,6 +34,7 @@ export interface CliConfig {
   readonly maxTakeovers: number;
   readonly killGrace: number;
   readonly logFile: string | undefined;
+  readonly logFormat: 'text' | 'json';
   /** Backend-specific objects from the config file, handed to the backend's factory as they are. */
   readonly ssm?: Record<string, unknown> | undefined;
   readonly dynamodb?: Record<string, unknown> | undefined;
@@ -110,6 +111,7 @@ const SETTINGS = {
   // Resolved against the lease below: 10 s, or a third of the lease when that is shorter.
   killGrace: { check: duration, fallback: () => undefined },
   logFile: { check: str, fallback: () => undefined },
+  logFormat: { check: choice<'text' | 'json'>('text', 'json'), fallback: (): 'text' | 'json' => 'text' },
 } as const;
 type SettingKey = keyof typeof SETTINGS;
 

@@ -134,6 +134,15 @@ const logFile: OptionDef = {
   configKey: 'logFile',
   description: "append the command's output and runonce's lines to this file",
 };
+const logFormat: OptionDef = {
+  name: 'log-format',
+  type: 'string',
+  value: 'text|json',
+  env: 'RUNONCE_LOG_FORMAT',
+  default: 'text',
+  configKey: 'logFormat',
+  description: "runonce's own lines on stderr as text, or one JSON object each (the command's output is untouched)",
+};
 const killGrace: OptionDef = {
   name: 'kill-grace',
   type: 'string',
@@ -177,6 +186,7 @@ export const commands = {
         description: 'crashed or interrupted attempts that may be taken over',
       },
       logFile,
+      logFormat,
       shell,
       killGrace,
       ...backendOptions,
@@ -228,7 +238,7 @@ export const commands = {
     usage: 'runonce lock <name> [options] -- <command> [args...]',
     positionals: [{ name: 'name', required: true }],
     takesCommand: true,
-    options: [onBusy, waitTimeout, lease, logFile, shell, killGrace, ...backendOptions],
+    options: [onBusy, waitTimeout, lease, logFile, logFormat, shell, killGrace, ...backendOptions],
     description:
       'The command gets RUNONCE_LOCK, RUNONCE_NAMESPACE and RUNONCE_FENCING_TOKEN (strictly increasing per lock).\nExit codes as for exec; --on-busy skip exits 0 without running the command.',
     examples: [

@@ -1,7 +1,7 @@
 import { formatDuration, RunOnce, systemClock } from '@runonce/core';
 import { openBackend } from './backend.js';
 import type { CliConfig } from './config.js';
-import type { Reporter } from './io.js';
+import type { LineFields, Reporter } from './io.js';
 
 export interface OpenEngine {
   readonly runonce: RunOnce;
@@ -85,23 +85,30 @@ export class StopRequests {
   readonly dispose: () => void;
 
   constructor(o: { subject: string; reporter: Reporter; graceMs: number; onStop?: () => void }) {
-    const say = (m: string, tone: 'warn' | 'bad') => o.reporter.line(o.subject, m, tone);
+    const say = (m: string, tone: 'warn' | 'bad', fields: LineFields) => o.reporter.line(o.subject, m, tone, fields);
     this.dispose = onStopRequests({
       stop: (signal) => {
         this.signal = signal;
         if (this.child) {
           const grace = formatDuration(o.graceMs);
-          say(`received ${signal}: passing it to the command, SIGKILL in ${grace} if it is still running`, 'warn');
+          say(`received ${signal}: passing it to the command, SIGKILL in ${grace} if it is still running`, 'warn', {
+            event: 'signal',
+            signal,
+            graceMs: o.graceMs,
+          });
           this.child.terminate(signal);
           o.onStop?.();
         }
         this.interrupt.abort(Object.assign(new Error(signal), { signal }));
       },
       repeated: (signal) =>
-        o.reporter.logOnly(`runonce: ${o.subject}: ${signal} again, the same request: still stopping`),
+        o.reporter.logLine(o.subject, `${signal} again, the same request: still stopping`, {
+          event: 'signal_repeated',
+          signal,
+        }),
       escalate: (signal) => {
         if (!this.child) return;
-        say(`received ${signal} again: SIGKILL to the command now`, 'bad');
+        say(`received ${signal} again: SIGKILL to the command now`, 'bad', { event: 'signal_escalated', signal });
         this.child.kill();
       },
     });

@@ -86,8 +86,17 @@ const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', 
 const NON_TTY_INTERVAL_MS = 30_000;
 
 type Tone = 'plain' | 'good' | 'bad' | 'warn';
+/**
+ * What a line is about, for `--log-format json`: `event` names it (docs/cli.md lists them), the rest
+ * are its figures (attempt, owner, exitCode, waitedMs, reason, …). Text lines ignore it.
+ */
+export interface LineFields {
+  readonly event: string;
+  readonly [field: string]: string | number | boolean | undefined;
+}
 /** One line about a subject (a task, a lock), as Reporter.line with the subject bound. */
-export type Say = (message: string, tone?: Exclude<Tone, 'plain'>) => void;
+export type Say = (message: string, tone?: Exclude<Tone, 'plain'>, fields?: LineFields) => void;
+const LEVEL: Record<Tone, string> = { plain: 'info', good: 'info', bad: 'error', warn: 'warn' };
 const COLOURS: Record<Tone, string> = { plain: '', good: '\x1b[32m', bad: '\x1b[31m', warn: '\x1b[33m' };
 
 /**
@@ -102,10 +111,15 @@ export class Reporter {
   #log: number | undefined;
   #spinner: { timer: NodeJS.Timeout; text: () => string; frame: number } | undefined;
   #lastWaitLine = Number.NEGATIVE_INFINITY;
+  readonly #json: boolean;
+  /** Fields every JSON line carries (namespace, task or lock). */
+  context: Readonly<Record<string, string>> = {};
 
-  constructor(io: Io, logFile?: string) {
+  constructor(io: Io, logFile?: string, format: 'text' | 'json' = 'text') {
     this.#io = io;
-    this.#tty = io.stderr.isTTY === true;
+    this.#json = format === 'json';
+    // JSON lines are for a log pipeline: no spinner, no colour, whatever stderr is.
+    this.#tty = io.stderr.isTTY === true && !this.#json;
     this.#colour = this.#tty && !io.env.NO_COLOR && io.env.TERM !== 'dumb';
     if (logFile) {
       try {
@@ -120,8 +134,14 @@ export class Reporter {
     return this.#log;
   }
 
-  line(subject: string, message: string, tone: Tone = 'plain'): void {
+  line(subject: string, message: string, tone: Tone = 'plain', fields?: LineFields): void {
     this.#clearSpinner();
+    if (this.#json) {
+      const json = this.#jsonLine(message, tone, fields);
+      this.#io.stderr.write(`${json}\n`);
+      if (this.#log !== undefined) writeSync(this.#log, `${json}\n`);
+      return;
+    }
     const text = `runonce: ${subject}: ${message}`;
     if (this.#colour && tone !== 'plain')
       this.#io.stderr.write(`\x1b[2mrunonce:\x1b[0m ${subject}: ${COLOURS[tone]}${message}\x1b[0m\n`);
@@ -130,7 +150,7 @@ export class Reporter {
   }
 
   /** A waiting notice: a spinner on a TTY (updated in place), else a line every 30 s. */
-  waiting(subject: string, describe: () => string): void {
+  waiting(subject: string, describe: () => string, fields?: () => LineFields): void {
     const message = describe();
     if (this.#tty) {
       const text = () => `runonce: ${subject}: ${describe()}`;
@@ -148,13 +168,31 @@ export class Reporter {
     const now = Date.now();
     if (now - this.#lastWaitLine >= NON_TTY_INTERVAL_MS) {
       this.#lastWaitLine = now;
-      this.line(subject, message);
+      this.line(subject, message, 'plain', fields?.());
     }
   }
 
   /** Copy of the child's output, untouched. */
   logChunk(chunk: Buffer): void {
     if (this.#log !== undefined) writeSync(this.#log, chunk);
+  }
+
+  /** A line for the log file only (not worth the hook's console), in the chosen format. */
+  logLine(subject: string, message: string, fields?: LineFields): void {
+    if (this.#log === undefined) return;
+    if (this.#json) writeSync(this.#log, `${this.#jsonLine(message, 'plain', fields)}\n`);
+    else this.logOnly(`runonce: ${subject}: ${message}`);
+  }
+
+  #jsonLine(message: string, tone: Tone, fields: LineFields | undefined): string {
+    return JSON.stringify({
+      time: new Date().toISOString(),
+      level: LEVEL[tone],
+      event: fields?.event ?? 'message',
+      ...this.context,
+      ...fields,
+      message,
+    });
   }
 
   logOnly(text: string): void {

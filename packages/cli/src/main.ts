@@ -38,9 +38,16 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     const config = resolveConfig(args, io);
     return await dispatch(name as CommandName, args, config, io);
   } catch (error) {
-    io.stderr.write(`runonce: ${describe(error)}\n`);
+    const exitCode = exitCodeFor(error);
+    if (wantsJson(argv, io.env)) {
+      const code = RunOnceError.is(error) ? error.code : undefined;
+      const line = { time: new Date().toISOString(), level: 'error', event: 'error', code, exitCode };
+      io.stderr.write(`${JSON.stringify({ ...line, message: describe(error) })}\n`);
+    } else {
+      io.stderr.write(`runonce: ${describe(error)}\n`);
+    }
     if (!RunOnceError.is(error) && io.env.RUNONCE_DEBUG) io.stderr.write(`${(error as Error)?.stack}\n`);
-    return exitCodeFor(error);
+    return exitCode;
   }
 }
 
@@ -95,6 +102,15 @@ async function dispatch(name: CommandName, args: ParsedArgs, config: CliConfig, 
       return doctor({ config }, io);
     }
   }
+}
+
+/** `--log-format json` asked for, even when the arguments around it could not be parsed. */
+function wantsJson(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  const end = argv.indexOf('--');
+  const args = end === -1 ? argv : argv.slice(0, end);
+  const i = args.indexOf('--log-format');
+  const flag = i !== -1 ? args[i + 1] : args.find((a) => a.startsWith('--log-format='))?.slice(13);
+  return (flag ?? env.RUNONCE_LOG_FORMAT) === 'json';
 }
 
 function describe(error: unknown): string {

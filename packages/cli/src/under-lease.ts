@@ -31,6 +31,7 @@ export function startUnderLease(
           ? 'no renewal of the lease was confirmed in time: stopping the command (SIGTERM) so it is gone before another instance may take over'
           : 'the command was still running at the end of its grace: SIGKILL',
         'bad',
+        { event: 'keeper_fired', signal: what === 'term' ? 'SIGTERM' : 'SIGKILL' },
       ),
   });
   const off = lease.onRenew((stopBy) => child.renewed(stopBy));

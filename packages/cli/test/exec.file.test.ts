@@ -44,6 +44,61 @@ describe('exec on the file backend', () => {
     expect(table).toMatch(/1 taken over .*taken over by .* \(attempt 2\) at \d\d:\d\d:\d\d/);
   });
 
+  it('--log-format json: every line runonce writes is one JSON object, through a run, a skip, a takeover and a failure', async () => {
+    const { env: base, work } = sandbox();
+    const env = { ...base, RUNONCE_LOG_FORMAT: 'json' };
+    const parsed = (stderr: string) =>
+      stderr
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const o = JSON.parse(l);
+          expect(o).toMatchObject({ level: expect.any(String), message: expect.any(String) });
+          // (An error found before the settings were read has no namespace to give.)
+          if (o.event !== 'error') expect(o.namespace).toBe(base.RUNONCE_NAMESPACE);
+          expect(Number.isNaN(Date.parse(o.time))).toBe(false);
+          return o;
+        });
+    const events = (stderr: string) => parsed(stderr).map((o) => o.event);
+
+    // The command's own output is untouched: it is on stdout, and stderr holds only JSON.
+    const run = await runonce(['exec', 'a', '--', 'sh', '-c', 'echo not json'], env);
+    expect(run.stdout).toBe('not json\n');
+    expect(events(run.stderr)).toEqual(['claimed', 'done']);
+    expect(parsed(run.stderr)[1]).toMatchObject({ task: 'a', attempt: 1, durationMs: expect.any(Number) });
+    expect(parsed((await runonce(['exec', 'a', '--', 'true'], env)).stderr)).toMatchObject([
+      { event: 'skipped', reason: 'done', attempt: 1 },
+    ]);
+
+    const failed = await runonce(['exec', 'f', '--', 'sh', '-c', 'exit 3'], env);
+    expect(parsed(failed.stderr)).toMatchObject([
+      { event: 'claimed' },
+      { event: 'failed', exitCode: 3, level: 'error' },
+    ]);
+    expect(parsed((await runonce(['exec', 'f', '--', 'true'], env)).stderr)).toMatchObject([
+      { event: 'failed_elsewhere', exitCode: 3 },
+    ]);
+
+    // A takeover: the first runner is SIGKILLed while its command runs.
+    const pidFile = join(work, 'json-pid');
+    const first = start(['exec', 't', '--lease', '1s', '--shell', '--', `echo $$ > ${pidFile}; exec sleep 60`], env);
+    await until(() => lines(pidFile).length === 1, 'the first runner to start its command');
+    first.child.kill('SIGKILL');
+    await first.done;
+    const next = await runonce(['exec', 't', '--lease', '1s', '--', 'true'], env);
+    expect(events(next.stderr)).toEqual(expect.arrayContaining(['takeover', 'done']));
+    expect(parsed(next.stderr).find((o) => o.event === 'takeover')).toMatchObject({
+      attempt: 2,
+      previousAttempt: 1,
+      previousState: 'running',
+    });
+
+    // Errors before anything runs too.
+    expect(parsed((await runonce(['exec', 'bad name', '--', 'true'], env)).stderr)).toMatchObject([
+      { event: 'error', code: 'E_USAGE', exitCode: 64 },
+    ]);
+  });
+
   it('status marks an attempt whose heartbeat stopped long ago as stuck, with the release command that frees it', async () => {
     const { env, dir } = sandbox();
     const namespace = env.RUNONCE_NAMESPACE as string;

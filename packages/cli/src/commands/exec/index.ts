@@ -2,7 +2,7 @@ import { formatDuration, RunOnceError, type TaskContext, type TaskFailedError } 
 import type { CliConfig } from '../../config.js';
 import { openEngine, StopRequests } from '../../engine.js';
 import { ExitCode, exitCodeFor } from '../../exit.js';
-import { clockTime, commandLine, human, type Io, processIo, Reporter, since } from '../../io.js';
+import { clockTime, commandLine, human, type Io, processIo, Reporter, type Say, since } from '../../io.js';
 
 export interface ExecInput {
   readonly task: string;
@@ -29,14 +29,15 @@ class CommandFailed extends Error {
  */
 export async function exec(input: ExecInput, io: Io = processIo()): Promise<number> {
   const { task, config } = input;
-  const reporter = new Reporter(io, config.logFile);
+  const reporter = new Reporter(io, config.logFile, config.logFormat);
+  reporter.context = { namespace: config.namespace, task };
   const engine = await openEngine(config).catch((e: unknown) => {
     reporter.logOnly(`runonce: ${(e as Error).message}`);
     reporter.close();
     throw e;
   });
   const { runonce } = engine;
-  const say = (message: string, tone?: 'good' | 'bad' | 'warn') => reporter.line(task, message, tone);
+  const say: Say = (message, tone, fields) => reporter.line(task, message, tone, fields);
   const commandText = commandLine(input.command, input.shell === true);
 
   // The engine announces a stop in the store itself (stopGrace): if this process is killed next, the
@@ -48,12 +49,27 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
   const off = [
     runonce.on('claimed', (e) => {
       claimed = true;
-      if (!e.takeover) say(`claimed attempt ${e.attempt} (scope ${e.scope}), running: ${commandText}`);
+      if (!e.takeover) {
+        say(`claimed attempt ${e.attempt} (scope ${e.scope}), running: ${commandText}`, undefined, {
+          event: 'claimed',
+          scope: e.scope,
+          attempt: e.attempt,
+          owner: e.owner,
+        });
+      }
     }),
     runonce.on('takeover', (e) =>
       say(
         `taking over from ${e.previous.owner} (attempt ${e.previous.attempt} ${e.previous.state === 'running' ? 'stale' : e.previous.state}), running attempt ${e.attempt} (scope ${e.scope}): ${commandText}`,
         'warn',
+        {
+          event: 'takeover',
+          scope: e.scope,
+          attempt: e.attempt,
+          previousAttempt: e.previous.attempt,
+          previousOwner: e.previous.owner,
+          previousState: e.previous.state,
+        },
       ),
     ),
     runonce.on('waiting', (e) => {
@@ -62,9 +78,17 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
         task,
         () =>
           `waiting for ${e.owner} (attempt ${e.attempt}, running ${since(e.startedAt)}, waited ${human(Date.now() - since0)})`,
+        () => ({ event: 'waiting', scope: e.scope, attempt: e.attempt, owner: e.owner, waitedMs: Date.now() - since0 }),
       );
     }),
-    runonce.on('lost', (e) => say(`lease lost on attempt ${e.attempt} (${e.reason}), stopping the command`, 'bad')),
+    runonce.on('lost', (e) =>
+      say(`lease lost on attempt ${e.attempt} (${e.reason}), stopping the command`, 'bad', {
+        event: 'lease_lost',
+        scope: e.scope,
+        attempt: e.attempt,
+        reason: e.reason,
+      }),
+    ),
   ];
 
   const t0 = Date.now();
@@ -94,7 +118,7 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
         );
         stops.child = child;
         const exit = await child.exited;
-        if (exit.error) say(exit.error, 'bad');
+        if (exit.error) say(exit.error, 'bad', { event: 'command_error', exitCode: exit.code });
         if (exit.code !== 0) {
           const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
           throw new CommandFailed(`command ${how}`, exit.code, exit.signal);
@@ -112,11 +136,33 @@ export async function exec(input: ExecInput, io: Io = processIo()): Promise<numb
       },
     );
     if (outcome.ranHere) {
-      say(`done in ${formatDuration(Date.now() - t0)} (attempt ${outcome.attempt})`, 'good');
+      say(`done in ${formatDuration(Date.now() - t0)} (attempt ${outcome.attempt})`, 'good', {
+        event: 'done',
+        scope: outcome.scope,
+        attempt: outcome.attempt,
+        durationMs: Date.now() - t0,
+      });
     } else if (outcome.state === 'done') {
-      say(`done on ${outcome.owner} at ${clockTime(outcome.finishedAt)} (attempt ${outcome.attempt}), skipping`);
+      say(
+        `done on ${outcome.owner} at ${clockTime(outcome.finishedAt)} (attempt ${outcome.attempt}), skipping`,
+        undefined,
+        {
+          event: 'skipped',
+          reason: 'done',
+          scope: outcome.scope,
+          attempt: outcome.attempt,
+          owner: outcome.owner,
+          finishedAt: outcome.finishedAt,
+        },
+      );
     } else {
-      say(`running on ${outcome.owner} (attempt ${outcome.attempt}), skipping (--on-busy skip)`);
+      say(`running on ${outcome.owner} (attempt ${outcome.attempt}), skipping (--on-busy skip)`, undefined, {
+        event: 'skipped',
+        reason: 'busy',
+        scope: outcome.scope,
+        attempt: outcome.attempt,
+        owner: outcome.owner,
+      });
     }
     return ExitCode.ok;
   } catch (error) {
@@ -137,7 +183,7 @@ function nextSteps(task: string, flag: '--retries' | '--max-takeovers'): string 
 function report(
   error: unknown,
   c: {
-    say: (m: string, tone?: 'good' | 'bad' | 'warn') => void;
+    say: Say;
     stopSignal: NodeJS.Signals | undefined;
     claimed: boolean;
   },
@@ -146,14 +192,31 @@ function report(
   if (RunOnceError.is(error, 'E_TASK_FAILED')) {
     const d = (error as TaskFailedError).details;
     if (d.ranHere) {
-      say(`failed with exit code ${d.exitCode ?? 1} (attempt ${d.attempt})`, 'bad');
+      say(`failed with exit code ${d.exitCode ?? 1} (attempt ${d.attempt})`, 'bad', {
+        event: 'failed',
+        scope: d.scope,
+        attempt: d.attempt,
+        exitCode: d.exitCode ?? 1,
+      });
     } else if (d.kind === 'takeovers') {
-      say(`${error.message}, not running it; ${nextSteps(d.task, '--max-takeovers')}`, 'bad');
+      say(`${error.message}, not running it; ${nextSteps(d.task, '--max-takeovers')}`, 'bad', {
+        event: 'too_many_takeovers',
+        scope: d.scope,
+        attempt: d.attempt,
+      });
     } else {
       const code = d.exitCode !== undefined ? ` with exit code ${d.exitCode}` : '';
       say(
         `failed on ${d.owner ?? '?'}${code} at ${clockTime(d.finishedAt)} (attempt ${d.attempt}), not running it; ${nextSteps(d.task, '--retries')}`,
         'bad',
+        {
+          event: 'failed_elsewhere',
+          scope: d.scope,
+          attempt: d.attempt,
+          owner: d.owner,
+          exitCode: d.exitCode,
+          finishedAt: d.finishedAt,
+        },
       );
     }
     return exitCodeFor(error);
@@ -162,15 +225,16 @@ function report(
     say(
       `interrupted by ${c.stopSignal ?? 'a signal'}; ${c.claimed ? 'attempt recorded abandoned, the next instance takes over at once' : 'nothing was claimed'}`,
       'warn',
+      { event: 'interrupted', signal: c.stopSignal, recordedAbandoned: c.claimed },
     );
     return c.stopSignal ? exitCodeFor(Object.assign(error, { signal: c.stopSignal })) : exitCodeFor(error);
   }
   if (RunOnceError.is(error, 'E_BUSY')) {
-    say(`${error.message}, giving up (--on-busy fail)`, 'warn');
+    say(`${error.message}, giving up (--on-busy fail)`, 'warn', { event: 'busy' });
     return exitCodeFor(error);
   }
   if (RunOnceError.is(error, 'E_WAIT_TIMEOUT') || RunOnceError.is(error, 'E_LEASE_LOST')) {
-    say(error.message, 'bad');
+    say(error.message, 'bad', { event: RunOnceError.is(error, 'E_WAIT_TIMEOUT') ? 'wait_timeout' : 'lease_lost' });
     return exitCodeFor(error);
   }
   throw error;

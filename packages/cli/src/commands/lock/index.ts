@@ -2,7 +2,7 @@ import { type LockHandle, RunOnceError } from '@runonce/core';
 import type { CliConfig } from '../../config.js';
 import { openEngine, StopRequests } from '../../engine.js';
 import { ExitCode, exitCodeFor, signalExitCode } from '../../exit.js';
-import { commandLine, type Io, processIo, Reporter, since } from '../../io.js';
+import { commandLine, type Io, processIo, Reporter, type Say, since } from '../../io.js';
 import { startUnderLease } from '../../under-lease.js';
 
 export interface LockInput {
@@ -18,9 +18,10 @@ export interface LockInput {
  */
 export async function lock(input: LockInput, io: Io = processIo()): Promise<number> {
   const { name, config } = input;
-  const reporter = new Reporter(io, config.logFile);
+  const reporter = new Reporter(io, config.logFile, config.logFormat);
+  reporter.context = { namespace: config.namespace, lock: name };
   const subject = `lock ${name}`;
-  const say = (m: string, tone?: 'good' | 'bad' | 'warn') => reporter.line(subject, m, tone);
+  const say: Say = (m, tone, fields) => reporter.line(subject, m, tone, fields);
   const engine = await openEngine(config).catch((e: unknown) => {
     reporter.logOnly(`runonce: ${(e as Error).message}`);
     reporter.close();
@@ -37,7 +38,11 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
   });
   const interrupt = stops.interrupt;
   const off = runonce.on('waiting', (e) =>
-    reporter.waiting(subject, () => `held by ${e.owner} (token ${e.attempt}, for ${since(e.startedAt)})`),
+    reporter.waiting(
+      subject,
+      () => `held by ${e.owner} (token ${e.attempt}, for ${since(e.startedAt)})`,
+      () => ({ event: 'waiting', token: e.attempt, owner: e.owner, waitedMs: e.waitedMs }),
+    ),
   );
   try {
     handle = await runonce.lock(name, {
@@ -48,18 +53,32 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
       signal: interrupt.signal,
     });
     if (!handle) {
-      say('held elsewhere, skipping (--on-busy skip)');
+      say('held elsewhere, skipping (--on-busy skip)', undefined, { event: 'skipped', reason: 'busy' });
       return ExitCode.ok;
     }
-    say(`acquired (token ${handle.fencingToken}), running: ${commandLine(input.command, input.shell === true)}`);
+    say(
+      `acquired (token ${handle.fencingToken}), running: ${commandLine(input.command, input.shell === true)}`,
+      undefined,
+      {
+        event: 'acquired',
+        token: handle.fencingToken,
+      },
+    );
     if (stops.signal) {
       await handle.release();
-      say(`interrupted by ${stops.signal} before the command started; released`, 'warn');
+      say(`interrupted by ${stops.signal} before the command started; released`, 'warn', {
+        event: 'interrupted',
+        signal: stops.signal,
+      });
       return signalExitCode(stops.signal);
     }
     const held = handle;
     const onLost = () =>
-      say(`lease lost (${(held.signal.reason as Error)?.message ?? 'unknown'}), stopping the command`, 'bad');
+      say(`lease lost (${(held.signal.reason as Error)?.message ?? 'unknown'}), stopping the command`, 'bad', {
+        event: 'lease_lost',
+        token: held.fencingToken,
+        reason: (held.signal.reason as Error)?.message,
+      });
     held.signal.addEventListener('abort', onLost, { once: true });
     const child = startUnderLease(
       held,
@@ -78,25 +97,36 @@ export async function lock(input: LockInput, io: Io = processIo()): Promise<numb
     stops.child = child;
     const exit = await child.exited;
     held.signal.removeEventListener('abort', onLost);
-    if (exit.error) say(exit.error, 'bad');
+    if (exit.error) say(exit.error, 'bad', { event: 'command_error', exitCode: exit.code });
     if (handle.signal.aborted) {
       await handle.release().catch(() => {});
       return ExitCode.tempFail;
     }
     await handle.release();
     if (stops.signal) {
-      say(`interrupted by ${stops.signal}; released`, 'warn');
+      say(`interrupted by ${stops.signal}; released`, 'warn', {
+        event: 'interrupted',
+        signal: stops.signal,
+        exitCode: exit.code,
+      });
       return exit.code === 0 ? ExitCode.ok : signalExitCode(stops.signal);
     }
-    say(`released (command exit code ${exit.code})`, exit.code === 0 ? 'good' : 'bad');
+    say(`released (command exit code ${exit.code})`, exit.code === 0 ? 'good' : 'bad', {
+      event: 'released',
+      token: handle.fencingToken,
+      exitCode: exit.code,
+    });
     return exit.code;
   } catch (error) {
     if (RunOnceError.is(error, 'E_INTERRUPTED')) {
-      say(`interrupted by ${stops.signal ?? 'a signal'} while waiting`, 'warn');
+      say(`interrupted by ${stops.signal ?? 'a signal'} while waiting`, 'warn', {
+        event: 'interrupted',
+        signal: stops.signal,
+      });
       return stops.signal ? signalExitCode(stops.signal) : exitCodeFor(error);
     }
     if (RunOnceError.is(error, 'E_BUSY') || RunOnceError.is(error, 'E_WAIT_TIMEOUT')) {
-      say(error.message, 'warn');
+      say(error.message, 'warn', { event: RunOnceError.is(error, 'E_BUSY') ? 'busy' : 'wait_timeout' });
       return exitCodeFor(error);
     }
     throw error;
