@@ -41,6 +41,7 @@ export default defineConfig({
           { text: 'Auto Scaling groups', link: '/guides/auto-scaling' },
           { text: 'GitHub Actions and other CI', link: '/guides/ci' },
           { text: 'Kubernetes', link: '/guides/kubernetes' },
+          { text: 'Observability', link: '/guides/observability' },
           { text: 'Migrating from the SSM script', link: '/migrating' },
           { text: 'Examples', link: '/examples' },
         ],

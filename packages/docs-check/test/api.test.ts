@@ -27,7 +27,7 @@ function documented(): Map<string, Set<string>> {
   return sections;
 }
 
-it.each(['@runonce/core', '@runonce/core/testing'])(
+it.each(['@runonce/core', '@runonce/core/testing', '@runonce/core/otel'])(
   'every runtime export of %s is documented, and nothing else',
   async (specifier) => {
     const exported = Object.keys(await import(specifier)).sort();

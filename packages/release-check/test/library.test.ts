@@ -96,4 +96,22 @@ describe('the library from its tarballs', () => {
     expect(second.stdout).not.toContain('migrating');
     expect(second.stdout).toMatch(/already done by /);
   });
+
+  it('@runonce/core/otel without @opentelemetry/api installed (an optional peer): instrument() does nothing, runs go on', async () => {
+    writeFileSync(
+      join(project, 'otel-absent.mjs'),
+      [
+        "import { MemoryBackend, RunOnce } from '@runonce/core';",
+        "import { instrument } from '@runonce/core/otel';",
+        'const runonce = new RunOnce({ backend: new MemoryBackend() });',
+        'const run = runonce.run;',
+        'const undo = await instrument(runonce);',
+        "const out = await runonce.run('t', () => 'ran');",
+        'console.log(JSON.stringify({ untouched: runonce.run === run, state: out.state, undo: typeof undo }));',
+      ].join('\n'),
+    );
+    const r = await run(process.execPath, ['otel-absent.mjs'], { env: { PATH: NODE_DIR }, cwd: project });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ untouched: true, state: 'done', undo: 'function' });
+  });
 });
