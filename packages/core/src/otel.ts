@@ -75,39 +75,41 @@ function countEvents(runonce: RunOnce, meter: Meter): () => void {
 /** Wrap this engine's run, lock and withLock in spans (on the instance: other engines are untouched). */
 function traceCalls(runonce: RunOnce, tracer: Tracer, api: Api): () => void {
   const ns = runonce.namespace;
-  const fail = (span: Span, error: unknown) => {
-    span.recordException(error as Error);
-    span.setStatus({ code: api.SpanStatusCode.ERROR, message: (error as Error)?.message });
-    if (RunOnceError.is(error)) span.setAttribute('runonce.error_code', error.code);
+  /** Await `work` inside `span`: its attributes on success, the error on failure, and the span ended either way. */
+  const within = async <T>(span: Span, work: () => Promise<T>, attributes?: (out: T) => Attributes): Promise<T> => {
+    try {
+      const out = await work();
+      if (attributes) span.setAttributes(attributes(out));
+      return out;
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: api.SpanStatusCode.ERROR, message: (error as Error)?.message });
+      if (RunOnceError.is(error)) span.setAttribute('runonce.error_code', error.code);
+      throw error;
+    } finally {
+      span.end();
+    }
   };
   const target = runonce as unknown as Record<'run' | 'lock' | 'withLock', (...args: never[]) => Promise<unknown>>;
   const original = { run: target.run, lock: target.lock, withLock: target.withLock };
 
   const run = original.run.bind(runonce) as RunOnce['run'];
   target.run = ((task: string, fn: Parameters<RunOnce['run']>[1], options?: RunOptions) =>
-    tracer.startActiveSpan(
-      'runonce.run',
-      { attributes: { 'runonce.namespace': ns, 'runonce.task': task } },
-      async (span) => {
-        try {
-          const out: Outcome<unknown> = await run(task, fn, options);
-          span.setAttributes({
-            'runonce.scope': out.scope,
-            'runonce.attempt': out.attempt,
-            'runonce.fencing_token': out.attempt,
-            'runonce.ran_here': out.ranHere,
-            'runonce.state': out.state,
-          });
-          return out;
-        } catch (error) {
-          fail(span, error);
-          throw error;
-        } finally {
-          span.end();
-        }
-      },
+    tracer.startActiveSpan('runonce.run', { attributes: { 'runonce.namespace': ns, 'runonce.task': task } }, (span) =>
+      within(
+        span,
+        () => run(task, fn, options),
+        (out: Outcome<unknown>) => ({
+          'runonce.scope': out.scope,
+          'runonce.attempt': out.attempt,
+          'runonce.fencing_token': out.attempt,
+          'runonce.ran_here': out.ranHere,
+          'runonce.state': out.state,
+        }),
+      ),
     )) as never;
 
+  // lock(): the span lasts from the call to the handle's release(), so it is ended there, not here.
   const lock = original.lock.bind(runonce) as (name: string, options?: LockOptions) => Promise<LockHandle | undefined>;
   target.lock = (async (name: string, options?: LockOptions) => {
     const span = tracer.startSpan('runonce.lock', { attributes: { 'runonce.namespace': ns, 'runonce.lock': name } });
@@ -115,49 +117,30 @@ function traceCalls(runonce: RunOnce, tracer: Tracer, api: Api): () => void {
     try {
       handle = await lock(name, options);
     } catch (error) {
-      fail(span, error);
-      span.end();
-      throw error;
+      return within(span, () => Promise.reject(error));
     }
-    if (!handle) {
-      span.setAttribute('runonce.acquired', false);
-      span.end();
-      return handle;
-    }
+    if (!handle)
+      return within(
+        span,
+        async () => handle,
+        () => ({ 'runonce.acquired': false }),
+      );
     span.setAttributes({ 'runonce.acquired': true, 'runonce.fencing_token': handle.fencingToken });
     const release = handle.release.bind(handle);
-    return Object.assign(Object.create(handle) as LockHandle, {
-      release: async () => {
-        try {
-          await release();
-        } catch (error) {
-          fail(span, error);
-          throw error;
-        } finally {
-          span.end();
-        }
-      },
-    });
+    return Object.assign(Object.create(handle) as LockHandle, { release: () => within(span, release) });
   }) as never;
 
   const withLock = original.withLock.bind(runonce) as RunOnce['withLock'];
   target.withLock = ((name: string, fn: Parameters<RunOnce['withLock']>[1], options?: LockOptions) =>
-    tracer.startActiveSpan(
-      'runonce.lock',
-      { attributes: { 'runonce.namespace': ns, 'runonce.lock': name } },
-      async (span) => {
-        try {
-          const out = await withLock(name, fn, options);
-          span.setAttribute('runonce.acquired', out.acquired);
-          if (out.acquired) span.setAttribute('runonce.fencing_token', out.fencingToken);
-          return out;
-        } catch (error) {
-          fail(span, error);
-          throw error;
-        } finally {
-          span.end();
-        }
-      },
+    tracer.startActiveSpan('runonce.lock', { attributes: { 'runonce.namespace': ns, 'runonce.lock': name } }, (span) =>
+      within(
+        span,
+        () => withLock(name, fn, options),
+        (out): Attributes =>
+          out.acquired
+            ? { 'runonce.acquired': true, 'runonce.fencing_token': out.fencingToken }
+            : { 'runonce.acquired': false },
+      ),
     )) as never;
 
   return () => {
