@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '@runonce/core';
-import type { Reporter } from './io.js';
+import { quiet, type Reporter } from './io.js';
 import type { KeeperSpec } from './keeper.js';
 
 declare const RUNONCE_SEA_BUILD: boolean | undefined;
@@ -67,14 +67,15 @@ export class Child {
     });
     this.#control = this.#keeper.stdio[3] as Socket | undefined;
     if (o.tee) {
-      const toStdout = relay(process.stdout);
-      const toStderr = relay(process.stderr);
+      // Once ours is closed, the command's output still reaches the log file.
+      const stdout = quiet(process.stdout);
+      const stderr = quiet(process.stderr);
       this.#keeper.stdout?.on('data', (chunk: Buffer) => {
-        toStdout(chunk);
+        stdout.write(chunk);
         o.reporter.logChunk(chunk);
       });
       this.#keeper.stderr?.on('data', (chunk: Buffer) => {
-        toStderr(chunk);
+        stderr.write(chunk);
         o.reporter.logChunk(chunk);
       });
     }
@@ -165,21 +166,6 @@ function keeperCommand(): string[] {
     if (existsSync(url)) return [process.execPath, fileURLToPath(url)];
   }
   throw new Error(`runonce's keeper is missing beside ${fileURLToPath(import.meta.url)}: reinstall runonce`);
-}
-
-/**
- * Pass the command's output on to ours, until ours is closed (EPIPE: the CodeDeploy agent closes a
- * hook's pipes at its timeout). Then it only goes to the log file: nobody can read it here, and an
- * unhandled stream error must never stop runonce before it records what happened.
- */
-function relay(stream: NodeJS.WriteStream): (chunk: Buffer) => void {
-  let open = true;
-  stream.on('error', () => {
-    open = false;
-  });
-  return (chunk) => {
-    if (open) stream.write(chunk);
-  };
 }
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {

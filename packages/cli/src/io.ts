@@ -22,7 +22,7 @@ export function processIo(): Io {
   return {
     // Made on first use: the skip path prints nothing to stdout.
     get stdout() {
-      return quietStdout();
+      return quiet(process.stdout);
     },
     stderr: stderrLines,
     env: process.env,
@@ -30,17 +30,19 @@ export function processIo(): Io {
   };
 }
 
-let stdoutQuieted = false;
+const quieted = new WeakSet<NodeJS.WriteStream>();
 /**
- * stdout, whose readers may go away (`runonce status | head`, a hook's pipes closed at its timeout):
- * a write after that fails with EPIPE, which must drop the output, never crash with a stack trace.
+ * A stream of ours whose reader may go away (`runonce status | head`, a hook's pipes closed by the
+ * CodeDeploy agent at its timeout): a write after that fails with EPIPE, which must drop the output,
+ * never crash with a stack trace or stop runonce before it records what happened. (Writes after
+ * that reach a destroyed stream, which drops them without another error.)
  */
-function quietStdout(): NodeJS.WriteStream {
-  if (!stdoutQuieted) {
-    stdoutQuieted = true;
-    process.stdout.on('error', () => {});
+export function quiet(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  if (!quieted.has(stream)) {
+    quieted.add(stream);
+    stream.on('error', () => {});
   }
-  return process.stdout;
+  return stream;
 }
 
 /**
@@ -63,8 +65,7 @@ const stderrLines: Output = {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
       stderrStream = true;
-      process.stderr.on('error', () => {}); // closed later (EPIPE): the line is lost, runonce goes on
-      process.stderr.write(bytes.subarray(written));
+      quiet(process.stderr).write(bytes.subarray(written));
     }
     return true;
   },
