@@ -20,13 +20,13 @@ import {
   type CreateResult,
   checkKey,
   checkSlotIndex,
+  clockOf,
   isKeySegment,
   type JsonObject,
   parseSlotValue,
   pauseBefore,
   type RecordKey,
   type Slot,
-  systemClock,
   ValidationError,
 } from '@runonce/core';
 import { classify, mapDynamoDbError } from './errors.js';
@@ -117,7 +117,6 @@ export class DynamoDbBackend implements Backend {
 
   /** One options object, as every backend takes: the settings, and (for tests and tools) the client, random source and clock. */
   constructor(options: DynamoDbBackendOptions & DynamoDbBackendDeps = {}) {
-    const deps = options;
     this.table = options.table ?? 'runonce';
     if (!/^[A-Za-z0-9_.-]{3,255}$/.test(this.table))
       throw new ValidationError(`DynamoDB table name must be 3–255 of [A-Za-z0-9_.-], got ${this.table}`);
@@ -127,14 +126,10 @@ export class DynamoDbBackend implements Backend {
     this.#ttl = ttl;
     this.#throttleRetries = options.throttleRetries ?? 10;
     this.#transientRetries = options.transientRetries ?? 2;
-    this.#ownsClient = deps.client === undefined;
-    this.#client = deps.client ?? new DynamoDBClient(dynamoDbClientConfig(options));
-    this.#random = deps.random ?? Math.random;
-    const clock = deps.clock ?? systemClock;
-    const sleep = deps.sleep;
-    this.#clock = sleep
-      ? { now: () => clock.now(), monotonic: () => clock.monotonic(), sleep: (ms) => sleep(ms) }
-      : clock;
+    this.#ownsClient = options.client === undefined;
+    this.#client = options.client ?? new DynamoDBClient(dynamoDbClientConfig(options));
+    this.#random = options.random ?? Math.random;
+    this.#clock = clockOf(options);
   }
 
   /** The SDK client, for `createTable`, doctor and tests (e.g. to add fault-injecting middleware). */

@@ -20,12 +20,12 @@ import {
   type Clock,
   CorruptStateError,
   type CreateResult,
+  clockOf,
   type JsonObject,
   pauseBefore,
   type RecordKey,
   RunOnceError,
   type Slot,
-  systemClock,
   ValidationError,
 } from '@runonce/core';
 import { classify, mapSsmError, sentMoreThanOnce } from './errors.js';
@@ -151,11 +151,7 @@ export class SsmBackend implements Backend {
     this.#endpoint = options.endpoint ?? process.env.AWS_ENDPOINT_URL_SSM ?? process.env.AWS_ENDPOINT_URL;
     this.#onCall = options.onCall;
     this.#random = options.random ?? Math.random;
-    const clock = options.clock ?? systemClock;
-    const sleep = options.sleep;
-    this.#clock = sleep
-      ? { now: () => clock.now(), monotonic: () => clock.monotonic(), sleep: (ms) => sleep(ms) }
-      : clock;
+    this.#clock = clockOf(options);
     this.#token = options.token ?? (() => randomBytes(12).toString('base64url'));
     this.#throttleRetries = options.throttleRetries ?? 10;
     this.#throttleBudgetMs = options.throttleBudgetMs ?? 30_000;

@@ -4,6 +4,7 @@ import {
   ConfigError,
   DEFAULTS,
   formatDuration,
+  maxStopGraceMs,
   type OnBusy,
   parseDuration,
   UsageError,
@@ -151,14 +152,19 @@ export function resolveConfig(args: Pick<ParsedArgs, 'options'>, environment: En
   return out as unknown as CliConfig;
 }
 
+/** --kill-grace when none is given: 10 s, or a third of the lease when that is shorter. */
+export function defaultKillGraceMs(leaseMs: number): number {
+  return Math.min(10_000, Math.floor(leaseMs / 3));
+}
+
 /**
  * The command must be gone before anyone may take over (the keeper SIGKILLs it at the lease's stopBy),
  * and the lease is given up a grace before that: a grace over half the lease would leave no time to
  * renew. Default 10 s, or a third of the lease when that is shorter.
  */
 function killGraceFor(leaseMs: number, grace: number | undefined, from: Partial<Record<SettingKey, string>>): number {
-  if (grace === undefined) return Math.min(10_000, Math.floor(leaseMs / 3));
-  if (grace <= leaseMs / 2) return grace;
+  if (grace === undefined) return defaultKillGraceMs(leaseMs);
+  if (grace <= maxStopGraceMs(leaseMs)) return grace;
   const where = (k: SettingKey, dflt: string) => from[k] ?? dflt;
   const message =
     `kill grace ${formatDuration(grace)} (${where('killGrace', 'default')}) is more than half the lease ` +

@@ -34,6 +34,19 @@ export const systemClock: Clock = {
     }),
 };
 
+/**
+ * A backend's clock from its options: `clock` (default the system clock), with its pauses replaced
+ * by `sleep` when one is given (tests that count or skip a backend's backoff without a FakeClock).
+ */
+export function clockOf(o: {
+  readonly clock?: Clock | undefined;
+  readonly sleep?: ((ms: number) => Promise<void>) | undefined;
+}): Clock {
+  const clock = o.clock ?? systemClock;
+  const sleep = o.sleep;
+  return sleep ? { now: () => clock.now(), monotonic: () => clock.monotonic(), sleep: (ms) => sleep(ms) } : clock;
+}
+
 /** A source of numbers in [0, 1), injectable so tests can make jitter repeatable. */
 export type Random = () => number;
 

@@ -9,5 +9,5 @@ export * from './errors.js';
 export * from './events.js';
 export { Lease, stopMarginMs } from './lease.js';
 export * from './names.js';
-export { DEFAULTS } from './options.js';
+export { DEFAULTS, maxStopGraceMs } from './options.js';
 export * from './states.js';

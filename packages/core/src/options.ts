@@ -23,11 +23,19 @@ export function leaseOf(lease: Duration | undefined): number {
   return ms;
 }
 
-/** A grace longer than half the lease would leave the holder no time to renew before it must stop. */
+/**
+ * The longest stop grace a lease allows: half of it. A longer one would leave the holder no time to
+ * renew before it must stop. (The CLI's --kill-grace is held to the same bound.)
+ */
+export function maxStopGraceMs(leaseMs: number): number {
+  return leaseMs / 2;
+}
+
+/** A stop grace from an option, in ms; 0 when none is given. */
 export function stopGraceOf(grace: Duration | undefined, leaseMs: number): number {
   if (grace === undefined) return 0;
   const ms = parseDuration(grace, 'stop grace');
-  if (ms > leaseMs / 2) {
+  if (ms > maxStopGraceMs(leaseMs)) {
     throw new UsageError(
       `stop grace ${formatDuration(ms)} is more than half the lease (${formatDuration(leaseMs)}): what runs under the lease must be gone before anyone may take over, so give it a longer lease or a shorter grace`,
     );

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
-import { ConfigError, formatDuration, parseDuration } from '@runonce/core';
-import { parseYamlText, preloadYaml } from '../../config.js';
+import { ConfigError, DEFAULTS, formatDuration, parseDuration } from '@runonce/core';
+import { defaultKillGraceMs, parseYamlText, preloadYaml } from '../../config.js';
 import { ExitCode } from '../../exit.js';
 import type { Io } from '../../io.js';
 
@@ -32,13 +32,13 @@ export function runonceCalls(script: string): RunonceCall[] {
     while (text.endsWith('\\') && i + 1 < lines.length) text = `${text.slice(0, -1)} ${lines[++i]}`;
     if (/^\s*#/.test(text) || !/\brunonce\s+(exec|lock)\b/.test(text)) continue;
     const flag = (name: string) => new RegExp(`--${name}(?:=|\\s+)["']?([0-9.]+(?:ms|s|m|h)?)`).exec(text)?.[1];
-    const leaseMs = parseDuration(flag('lease') ?? '30s', 'lease');
+    const leaseMs = parseDuration(flag('lease') ?? DEFAULTS.lease, 'lease');
     const grace = flag('kill-grace');
     calls.push({
       line: first + 1,
-      waitMs: parseDuration(flag('wait-timeout') ?? '30m', 'wait timeout'),
+      waitMs: parseDuration(flag('wait-timeout') ?? DEFAULTS.waitTimeout, 'wait timeout'),
       leaseMs,
-      graceMs: grace ? parseDuration(grace, 'kill grace') : Math.min(10_000, Math.floor(leaseMs / 3)),
+      graceMs: grace ? parseDuration(grace, 'kill grace') : defaultKillGraceMs(leaseMs),
     });
   }
   return calls;
