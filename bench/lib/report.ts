@@ -2,7 +2,7 @@
  * Renders one run's results: the terminal table, bench/results.md and
  * bench/results.svg (hand-written SVG, no plotting dependency).
  */
-import { BACKOFF } from '@runonce/core';
+import { BACKOFF, backoffDelay } from '@runonce/core';
 import { DOCUMENTED, formatCounts, OPERATIONS, type Operation, sameCounts } from '../parts/calls.ts';
 import type { RaceResult, Round } from '../parts/race.ts';
 import { SKIP_LABELS, type SkipVariant } from '../parts/skip-cost.ts';
@@ -30,17 +30,13 @@ function raceTitle(race: RaceResult): string {
     : `${race.instances} instances started over ${s(race.spreadMs)} on SSM`;
 }
 
-/** Nominal waiter poll pauses, from core's own schedule (BACKOFF.poll), without the jitter. */
+/** Nominal waiter poll pauses, from core's own schedule (BACKOFF.poll) at the middle of its jitter. */
 export function pollPauseInProgress(waitedMs: number): number {
-  const poll = BACKOFF.poll;
+  const pause = (round: number) => backoffDelay(BACKOFF.poll, round, () => 0.5);
   let round = 0;
   let t = 0;
-  const pause = () => Math.min(poll.capMs, poll.firstMs * poll.factor ** round);
-  while (t + pause() <= waitedMs) {
-    t += pause();
-    round++;
-  }
-  return pause();
+  while (t + pause(round) <= waitedMs) t += pause(round++);
+  return pause(round);
 }
 
 export function ratioRows(r: BenchResults): Row[] {

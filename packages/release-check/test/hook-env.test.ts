@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from './helpers.js';
+import { ROOT, run } from './helpers.js';
 
 // examples/codedeploy/scripts/runonce-env.sh, sourced as the hooks source it, against a stand-in for
 // the instance metadata service (IMDSv2: a PUT for a token, then GETs that must carry it).
@@ -31,24 +30,10 @@ beforeAll(async () => {
 afterAll(() => imds?.close());
 
 /** Source the script in sh with only `vars` (and PATH) set, and print what it exported. */
-function source(vars: Record<string, string>): Promise<{ code: number | null; out: string; err: string; ms: number }> {
-  const t0 = Date.now();
+async function source(vars: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
   const script = `. ${ENV_SCRIPT}; echo "region=\${AWS_REGION:-} owner=\${RUNONCE_OWNER:-}"`;
-  return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', script], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...vars },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-    });
-    child.stderr.on('data', (c) => {
-      err += c;
-    });
-    child.on('close', (code) => resolve({ code, out: out.trim(), err, ms: Date.now() - t0 }));
-  });
+  const r = await run('/bin/sh', ['-c', script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...vars } });
+  return { code: r.code, out: r.stdout.trim(), err: r.stderr };
 }
 
 describe('examples/codedeploy/scripts/runonce-env.sh', () => {
