@@ -1,8 +1,9 @@
 import { formatDuration, RunOnceError, type TaskContext, type TaskFailedError } from '@runonce/core';
 import type { CliConfig } from '../../config.js';
-import { openEngine, StopRequests } from '../../engine.js';
+import { openEngine } from '../../engine.js';
 import { ExitCode, exitCodeFor } from '../../exit.js';
 import { clockTime, commandLine, human, type Io, processIo, Reporter, type Say, since } from '../../io.js';
+import { StopRequests } from '../../signals.js';
 
 export interface ExecInput {
   readonly task: string;

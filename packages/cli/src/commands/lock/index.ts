@@ -1,8 +1,9 @@
 import { type LockHandle, RunOnceError } from '@runonce/core';
 import type { CliConfig } from '../../config.js';
-import { openEngine, StopRequests } from '../../engine.js';
+import { openEngine } from '../../engine.js';
 import { ExitCode, exitCodeFor, signalExitCode } from '../../exit.js';
 import { commandLine, type Io, processIo, Reporter, type Say, since } from '../../io.js';
+import { StopRequests } from '../../signals.js';
 import { startUnderLease } from '../../under-lease.js';
 
 export interface LockInput {
