@@ -24,8 +24,8 @@ import {
   isKeySegment,
   type JsonObject,
   parseSlotValue,
-  pauseBefore,
   type RecordKey,
+  retry,
   type Slot,
   ValidationError,
 } from '@runonce/core';
@@ -343,56 +343,42 @@ export class DynamoDbBackend implements Backend {
     if (this.#ownsClient) this.#client.destroy();
   }
 
+  /** Unprocessed deletes are sent again on the throttled schedule, counted by core's `retry`. */
   async #batchDelete(requests: WriteRequest[]): Promise<void> {
     let pending = requests;
-    for (let round = 0; pending.length > 0; round++) {
-      if (round > this.#throttleRetries)
-        throw mapDynamoDbError(
-          Object.assign(new Error(`${pending.length} deletes left unprocessed`), { name: 'ThrottlingException' }),
-          'remove',
-          this.table,
-        );
-      if (round > 0) await this.#backoff(round);
-      const out = await this.#call('remove (batch)', () =>
-        this.#client.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: pending } })),
-      );
+    const unprocessed = () =>
+      Object.assign(new Error(`${pending.length} deletes left unprocessed`), { name: 'ThrottlingException' });
+    await this.#call('remove (batch)', async () => {
+      const out = await this.#client.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: pending } }));
       pending = out.UnprocessedItems?.[this.table] ?? [];
-    }
+      if (pending.length > 0) throw unprocessed();
+    });
   }
 
   /**
-   * Send with retries: throttled requests (certainly not applied) up to
-   * `throttleRetries` times, network errors and 5xx (maybe applied; every
-   * call here is safe to repeat, create settles it by token) up to
-   * `transientRetries` times, each after a jittered, growing pause.
+   * Send, retried by core's `retry`: throttled requests (certainly not applied) up to `throttleRetries`
+   * more times, network errors and 5xx (maybe applied; every call here is safe to repeat, create settles
+   * it by token) up to `transientRetries` more times, on core's DynamoDB schedule.
    */
   async #call<T>(what: string, send: () => Promise<T>, onAmbiguous?: () => void): Promise<T> {
     if (this.#closed) throw new ValidationError('DynamoDB backend is closed');
-    let throttled = 0;
-    let transient = 0;
-    for (;;) {
-      try {
-        return await send();
-      } catch (e) {
-        const kind = classify(e);
-        if (kind === 'throttle' && throttled < this.#throttleRetries) {
-          await this.#backoff(++throttled);
-          continue;
-        }
-        if (kind === 'transient' && transient < this.#transientRetries) {
-          onAmbiguous?.();
-          await this.#backoff(++transient);
-          continue;
-        }
-        // The mapped error keeps the SDK's as its cause: create tells "lost" by it.
-        throw mapDynamoDbError(e, what, this.table);
-      }
+    try {
+      return await retry(send, {
+        backoff: BACKOFF.dynamodb,
+        clock: this.#clock,
+        random: this.#random,
+        classify: (e) => {
+          const verdict = classify(e);
+          if (verdict === 'maybeApplied') onAmbiguous?.();
+          return verdict;
+        },
+        throttledTries: this.#throttleRetries,
+        maybeAppliedTries: this.#transientRetries,
+      });
+    } catch (e) {
+      // The mapped error keeps the SDK's as its cause: create tells "lost" by it.
+      throw mapDynamoDbError(e, what, this.table);
     }
-  }
-
-  /** Core's DynamoDB schedule before try `attempt` (1-based): full jitter from 50 ms, doubling to 2 s. */
-  #backoff(attempt: number): Promise<void> {
-    return pauseBefore(BACKOFF.dynamodb, attempt - 1, { clock: this.#clock, random: this.#random });
   }
 
   #pk(key: RecordKey): string {

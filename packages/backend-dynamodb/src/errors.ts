@@ -3,23 +3,24 @@ import {
   classifyAwsError,
   gotNoResponse,
   MissingTableError,
+  type RetryVerdict,
   RunOnceError,
   ValidationError,
 } from '@runonce/core';
 
 /**
- * How a failed call may be retried, from core's AWS vocabulary:
- * - `throttle`: refused for rate, certainly not applied; retry with backoff.
- * - `transient`: the network or a 5xx; it may or may not have been applied.
+ * All DynamoDB decides of a failed call, in core's retry vocabulary (core's `retry` does the rest):
+ * - `throttled`: refused for rate, certainly not applied.
+ * - `maybeApplied`: the network or a 5xx; it may or may not have been applied.
  * - `final`: a definite answer (condition failed, missing table, denied, invalid, no region).
  */
-export function classify(error: unknown): 'throttle' | 'transient' | 'final' {
-  if (!error || typeof error !== 'object') return 'final';
+export function classify(error: unknown): RetryVerdict {
+  if (!error || typeof error !== 'object' || RunOnceError.is(error)) return 'final';
   const kind = classifyAwsError(error);
-  if (kind === 'throttled') return 'throttle';
-  if (kind === 'network' || kind === 'unavailable') return 'transient';
+  if (kind === 'throttled') return 'throttled';
+  if (kind === 'network' || kind === 'unavailable') return 'maybeApplied';
   // No HTTP status at all: the request never got an answer (refused, reset, DNS, timed out).
-  if (kind === 'other' && gotNoResponse(error)) return 'transient';
+  if (kind === 'other' && gotNoResponse(error)) return 'maybeApplied';
   return 'final';
 }
 

@@ -271,11 +271,11 @@ describe('error mapping', () => {
   });
 
   it('tells throttling (never applied) from network failures (maybe applied)', () => {
-    expect(classify(throttle())).toBe('throttle');
-    expect(classify(Object.assign(new Error('x'), { $metadata: { httpStatusCode: 429 } }))).toBe('throttle');
-    expect(classify(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('transient');
+    expect(classify(throttle())).toBe('throttled');
+    expect(classify(Object.assign(new Error('x'), { $metadata: { httpStatusCode: 429 } }))).toBe('throttled');
+    expect(classify(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('maybeApplied');
     expect(classify(Object.assign(new Error('x'), { $fault: 'server', $metadata: { httpStatusCode: 500 } }))).toBe(
-      'transient',
+      'maybeApplied',
     );
     const denied = Object.assign(new Error('no'), {
       name: 'AccessDeniedException',

@@ -24,7 +24,10 @@ import {
   type JsonObject,
   pauseBefore,
   type RecordKey,
+  type RetryPolicy,
+  type RetryVerdict,
   RunOnceError,
+  retry,
   type Slot,
   ValidationError,
 } from '@runonce/core';
@@ -214,32 +217,39 @@ export class SsmBackend implements Backend {
     const name = slotName(this.prefix, key, index);
     const token = this.#token();
     const text = encodeCreated(token, value);
-    let maybeApplied = false;
     const until = this.#until();
-    for (let round = 0; ; round++) {
+    let maybeApplied = false;
+    const put = async (): Promise<CreateResult> => {
+      let out: PutParameterCommandOutput;
       try {
-        const out = await this.#sendOnce<PutParameterCommandOutput>(
+        out = await this.#sendOnce<PutParameterCommandOutput>(
           new PutParameterCommand({ Name: name, Value: text, Type: 'String', Tier: 'Standard', Overwrite: false }),
         );
-        // The put went through: finding out whether it won gets a budget of its own.
-        return await this.#confirm(name, token, value, out.Version, this.#until());
       } catch (e) {
-        if (RunOnceError.is(e)) throw e;
-        const kind = classify(e);
-        if (kind === 'exists') {
-          if (maybeApplied || sentMoreThanOnce(e)) return await this.#confirm(name, token, value, undefined, until);
-          return { won: false };
-        }
-        if (retryable(e) && round < this.#throttleRetries && this.#clock.monotonic() < until) {
-          if (kind !== 'throttled') maybeApplied = true;
-          await this.#backoff(round, until);
-          if (await this.#slotExists(key, name, until)) {
-            return maybeApplied ? await this.#confirm(name, token, value, undefined, until) : { won: false };
-          }
-          continue;
-        }
-        throw mapSsmError(e, `PutParameter ${name}`, this.#endpoint);
+        if (classify(e) !== 'exists') throw e;
+        if (maybeApplied || sentMoreThanOnce(e)) return await this.#confirm(name, token, value, undefined, until);
+        return { won: false };
       }
+      // The put went through: finding out whether it won gets a budget of its own.
+      return await this.#confirm(name, token, value, out.Version, this.#until());
+    };
+    try {
+      return await retry(put, {
+        ...this.#retryPolicy(until),
+        classify: (e) => {
+          const verdict = verdictOf(e);
+          if (verdict === 'maybeApplied') maybeApplied = true;
+          return verdict;
+        },
+        // A throttled put did not run: if the slot exists now, someone else made it (or, if an earlier
+        // try may have run, the history says whose it is).
+        beforeRetry: async (maybe) =>
+          (await this.#slotExists(key, name, until))
+            ? { result: maybe ? await this.#confirm(name, token, value, undefined, until) : { won: false } }
+            : undefined,
+      });
+    } catch (e) {
+      throw mapSsmError(e, `PutParameter ${name}`, this.#endpoint);
     }
   }
 
@@ -404,20 +414,33 @@ export class SsmBackend implements Backend {
     }
   }
 
-  /** Sends, retrying throttling with backoff until `until`; maps failures to the core's errors. */
+  /** Sends, retried as core's `retry` decides from `verdictOf`; maps failures to the core's errors. */
   async #send<T>(command: SsmCommand, what: string, until: number, onNotFound?: () => T): Promise<T> {
-    for (let round = 0; ; round++) {
-      try {
-        return await this.#sendOnce<T>(command);
-      } catch (e) {
-        if (onNotFound && classify(e) === 'notFound') return onNotFound();
-        if (retryable(e) && round < this.#throttleRetries && this.#clock.monotonic() < until) {
-          await this.#backoff(round, until);
-          continue;
+    try {
+      return await retry(async () => {
+        try {
+          return await this.#sendOnce<T>(command);
+        } catch (e) {
+          if (onNotFound && classify(e) === 'notFound') return onNotFound();
+          throw e;
         }
-        throw mapSsmError(e, what, this.#endpoint);
-      }
+      }, this.#retryPolicy(until));
+    } catch (e) {
+      throw mapSsmError(e, what, this.#endpoint);
     }
+  }
+
+  /** Core's retry with SSM's schedule and budgets: `throttleRetries` more tries, none past `until`. */
+  #retryPolicy(until: number): RetryPolicy<never> {
+    return {
+      backoff: this.#backoffPolicy,
+      clock: this.#clock,
+      random: this.#random,
+      classify: verdictOf,
+      throttledTries: this.#throttleRetries,
+      maybeAppliedTries: this.#throttleRetries,
+      until,
+    };
   }
 
   async #sendOnce<T>(command: SsmCommand): Promise<T> {
@@ -452,11 +475,16 @@ type SsmCommand =
   | GetParameterHistoryCommand
   | DeleteParametersCommand;
 
-/** Throttling, and HTTP 503 (SSM's "slow down"): wait and send again. */
-function retryable(e: unknown): boolean {
-  return (
-    classify(e) === 'throttled' || (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 503
-  );
+/**
+ * All SSM decides of a failure: throttling did not run; an HTTP 503 (SSM's "slow down") may have.
+ * Anything else, and a runonce error from a nested call, is an answer.
+ */
+function verdictOf(e: unknown): RetryVerdict {
+  if (RunOnceError.is(e)) return 'final';
+  if (classify(e) === 'throttled') return 'throttled';
+  return (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 503
+    ? 'maybeApplied'
+    : 'final';
 }
 
 /** Lowest version; among equal versions (moto's race) the one listed first. */

@@ -1,4 +1,4 @@
-import { type AwsErrorKind, awsErrorToRunOnce, classifyAwsError, type RunOnceError } from '@runonce/core';
+import { type AwsErrorKind, awsErrorToRunOnce, classifyAwsError, RunOnceError } from '@runonce/core';
 
 export { sentMoreThanOnce } from '@runonce/core';
 
@@ -35,6 +35,7 @@ export function classify(e: unknown): ErrorKind {
 
 /** Maps an SDK error to the core's typed errors; `what` says which call on which name. */
 export function mapSsmError(e: unknown, what: string, endpoint: string | undefined): RunOnceError {
+  if (RunOnceError.is(e)) return e;
   const kind = classify(e);
   return awsErrorToRunOnce(e, {
     service: 'SSM',

@@ -52,3 +52,55 @@ export function pauseBefore(
   if (o.until !== undefined) ms = Math.min(ms, o.until - o.clock.monotonic());
   return o.clock.sleep(Math.max(0, Math.floor(ms)), o.signal);
 }
+
+/**
+ * What a backend says of a failed call, and all it decides: core's `retry` owns the pauses and the
+ * budgets. `throttled`: refused before it ran, certainly not applied. `maybeApplied`: the service or
+ * the network failed and the call may have taken effect. `final`: an answer; do not send it again.
+ */
+export type RetryVerdict = 'throttled' | 'maybeApplied' | 'final';
+
+export interface RetryPolicy<T> {
+  readonly backoff: Backoff;
+  readonly clock: Clock;
+  readonly random: Random;
+  /** The backend's classification of a failure. */
+  readonly classify: (error: unknown) => RetryVerdict;
+  /** How many more tries a throttled call gets. */
+  readonly throttledTries: number;
+  /** How many more tries a call that may have been applied gets (the call must be safe to repeat). */
+  readonly maybeAppliedTries: number;
+  /** No try starts at or after this monotonic time on `clock`, and no pause runs past it. */
+  readonly until?: number;
+  /**
+   * After the pause, before the next try: a result here ends the call without sending it again (SSM's
+   * throttled create re-reads and may find it lost). `maybeApplied` is true once any failure so far may
+   * have taken effect.
+   */
+  readonly beforeRetry?: (maybeApplied: boolean) => Promise<{ readonly result: T } | undefined>;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * `op` until it succeeds or the policy says stop; then the last failure is thrown as it came, for the
+ * backend to map. Each budget is counted here and only here: the throttled and maybe-applied tries, and
+ * the deadline.
+ */
+export async function retry<T>(op: () => Promise<T>, policy: RetryPolicy<T>): Promise<T> {
+  let throttled = 0;
+  let maybe = 0;
+  for (let round = 0; ; round++) {
+    try {
+      return await op();
+    } catch (e) {
+      const verdict = policy.classify(e);
+      const inTime = policy.until === undefined || policy.clock.monotonic() < policy.until;
+      if (verdict === 'final' || !inTime) throw e;
+      if (verdict === 'throttled' ? throttled++ >= policy.throttledTries : maybe++ >= policy.maybeAppliedTries) throw e;
+      await pauseBefore(policy.backoff, round, policy);
+      if (policy.until !== undefined && policy.clock.monotonic() >= policy.until) throw e;
+      const early = await policy.beforeRetry?.(maybe > 0);
+      if (early) return early.result;
+    }
+  }
+}
