@@ -4,7 +4,8 @@
 # (see SPEC.md, "How tests reach real servers"). Idempotent: run it again and
 # it only checks. Written for a fresh Debian/Ubuntu machine (CI or a laptop).
 #
-#   1. apt packages: python3 + venv (for moto), redis-server
+#   1. apt packages: python3 + venv (for moto), redis-server, postgresql and
+#      pgbouncer (the PostgreSQL backend; the tests start their own servers)
 #   2. moto_server in <repo>/.venv-moto (SSM and DynamoDB emulator, pinned)
 #   3. print what was found
 #   4. openssl (the Redis TLS test)
@@ -37,6 +38,8 @@ missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "test-services: installing ${missing[*]} from apt"
   apt_install "${missing[@]}"
@@ -44,6 +47,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null 2>&1; then
     $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
   fi
+  # likewise the packaged PostgreSQL cluster (5432) and PgBouncer (6432): not used, not left running
+  for svc in postgresql pgbouncer; do
+    if [[ " ${missing[*]} " == *" $svc "* ]]; then
+      { command -v systemctl >/dev/null 2>&1 && $SUDO systemctl disable --now "$svc"; } >/dev/null 2>&1 ||
+        $SUDO service "$svc" stop >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 # --- 2. moto_server in a virtualenv ------------------------------------------
@@ -60,6 +70,9 @@ fi
 # --- 3. report ---------------------------------------------------------------
 echo "test-services: moto_server  $MOTO_VENV/bin/moto_server (moto $("$MOTO_VENV/bin/pip" show moto | sed -n 's/^Version: //p'))"
 echo "test-services: redis-server $(command -v redis-server || echo /usr/bin/redis-server) ($(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'))"
+initdb_bin="$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 || true)"
+echo "test-services: postgres     ${initdb_bin%/initdb}/postgres ($("${initdb_bin%/initdb}/postgres" --version 2>/dev/null | awk '{print $3}'))"
+echo "test-services: pgbouncer    $(command -v pgbouncer || echo /usr/sbin/pgbouncer) ($( (pgbouncer --version 2>/dev/null || /usr/sbin/pgbouncer --version) | head -1 | awk '{print $NF}'))"
 
 # --- 4. openssl: backend-redis's TLS test signs a throwaway certificate ----------
 if ! command -v openssl >/dev/null 2>&1; then

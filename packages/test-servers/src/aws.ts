@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findBinary, freePort, type Service, startLocal } from './process.js';
+import { containerRuntimeAvailable, findBinary, freePort, type Service, startLocal } from './process.js';
 
 /**
  * AWS-shaped servers for the SSM and DynamoDB backends' tests, in the order
@@ -102,28 +102,6 @@ export async function startMoto(
     : [binary, ['-H', '127.0.0.1', '-p', String(port)]];
   const { stop } = await startLocal(command, args, port, 60_000);
   return { url: `http://127.0.0.1:${port}`, port, stop };
-}
-
-/**
- * Whether a container runtime answers. testcontainers is imported only here,
- * so runs without one never load it; without a daemon it gives up in about
- * half a second, and the race below bounds a runtime that hangs.
- */
-async function containerRuntimeAvailable(timeoutMs = 5_000): Promise<boolean> {
-  if (process.env.RUNONCE_TEST_NO_CONTAINERS) return false;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const { getContainerRuntimeClient } = await import('testcontainers');
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('container runtime detection timed out')), timeoutMs);
-    });
-    await Promise.race([getContainerRuntimeClient(), timeout]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function tryLocalStack(): Promise<Service | undefined> {

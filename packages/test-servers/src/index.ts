@@ -2,3 +2,4 @@ export * from './aws.js';
 export * from './dynalite.js';
 export * from './process.js';
 export * from './redis.js';
+export * from './postgres.js';

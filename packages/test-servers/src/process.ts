@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
@@ -62,8 +62,9 @@ export async function startLocal(
   args: readonly string[],
   port: number,
   timeoutMs = 60_000,
+  options: Pick<SpawnOptions, 'uid' | 'gid' | 'env' | 'cwd'> = {},
 ): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'ignore', 'pipe'], detached: false });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -82,4 +83,26 @@ export async function startLocal(
       setTimeout(() => child.kill('SIGKILL'), 3000).unref();
     });
   return { child, stop };
+}
+
+/**
+ * Whether a container runtime answers. testcontainers is imported only here,
+ * so runs without one never load it; without a daemon it gives up in about
+ * half a second, and the race below bounds a runtime that hangs.
+ */
+export async function containerRuntimeAvailable(timeoutMs = 5_000): Promise<boolean> {
+  if (process.env.RUNONCE_TEST_NO_CONTAINERS) return false;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('container runtime detection timed out')), timeoutMs);
+    });
+    await Promise.race([getContainerRuntimeClient(), timeout]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
 }

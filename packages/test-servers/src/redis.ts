@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { findBinary, freePort, type Service, startLocal } from './process.js';
+import { containerRuntimeAvailable, findBinary, freePort, type Service, startLocal } from './process.js';
 
 const INSTALL_HINT =
   'No Redis server for the tests. Either set RUNONCE_TEST_REDIS_URL=redis://host:port, start a container runtime ' +
@@ -26,18 +26,6 @@ export async function provideRedis(): Promise<Service> {
     return { url: local.url, source: 'local', stop: () => local.stop() };
   }
   throw new Error(INSTALL_HINT);
-}
-
-/** Whether a container runtime answers; without one, testcontainers says so in about half a second. */
-async function containerRuntimeAvailable(): Promise<boolean> {
-  if (process.env.RUNONCE_TEST_NO_CONTAINERS) return false;
-  try {
-    const { getContainerRuntimeClient } = await import('testcontainers');
-    await getContainerRuntimeClient();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function tryRedisContainer(): Promise<Service | undefined> {

@@ -1,0 +1,239 @@
+import {
+  type Backend,
+  type CreateResult,
+  checkKey,
+  checkSlotIndex,
+  type JsonObject,
+  parseSlotValue,
+  type RecordKey,
+  type Slot,
+  ValidationError,
+} from '@runonce/core';
+import pg from 'pg';
+import { mapPostgresError } from './errors.js';
+import { grantsFor, quoteTable } from './sql.js';
+import { redactUrl } from './url.js';
+
+export interface PostgresBackendOptions {
+  /** `postgres://user:password@host:port/db?sslmode=require`; libpq's `PG*` variables fill what it leaves out. */
+  url?: string;
+  /** The table, optionally `schema.table`. Default `runonce`. `runonce init` creates it. */
+  table?: string;
+  /** Connections this process keeps at most. Default 4 (runonce makes one call at a time per task). */
+  maxConnections?: number;
+  /** Give up connecting after this long. Default 3000. */
+  connectTimeoutMs?: number;
+  /** Give up on a statement that got no reply after this long (it may still have run). Default 5000. */
+  statementTimeoutMs?: number;
+}
+
+/** The pg Pool settings the backend uses for its own pool. */
+export function postgresPoolConfig(options: PostgresBackendOptions = {}): pg.PoolConfig {
+  return {
+    ...(options.url ? { connectionString: options.url } : {}),
+    max: options.maxConnections ?? 4,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
+    // Client-side: a statement_timeout would be a startup parameter, which PgBouncer refuses.
+    query_timeout: options.statementTimeoutMs ?? 5000,
+    idleTimeoutMillis: 10_000,
+    allowExitOnIdle: true,
+    application_name: 'runonce',
+  };
+}
+
+/**
+ * PostgreSQL backend: one row per slot in one table.
+ *
+ *   record  text (the key's segments joined by `/`: [ns, task] and [ns, task, 1] differ)
+ *   slot    bigint, with record the primary key
+ *   value   text (the slot's JSON, as written)
+ *   version bigint (1 on create, +1 on every write)
+ *
+ * Every primitive is one statement in its own implicit transaction, with no session state (no
+ * advisory locks, no SET, no named prepared statements), so it runs unchanged through PgBouncer in
+ * transaction pooling mode and RDS Proxy. Create is `INSERT … ON CONFLICT DO NOTHING`: the unique key
+ * makes one of N concurrent inserts win, and the row count says which.
+ */
+export class PostgresBackend implements Backend {
+  readonly name = 'postgres';
+  readonly capabilities = { ttl: false, shared: true } as const;
+  readonly table: string;
+  get location(): string {
+    return `table ${this.table} at ${this.#where}`;
+  }
+  readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
+  readonly #t: string;
+  readonly #where: string;
+  #closed = false;
+
+  /** Give `pool` to share one you manage (close() then leaves it open). */
+  constructor(options: PostgresBackendOptions = {}, pool?: pg.Pool) {
+    this.table = options.table ?? 'runonce';
+    this.#t = quoteTable(this.table);
+    this.#where = options.url ? redactUrl(options.url) : 'the PG* environment';
+    const max = options.maxConnections ?? 4;
+    if (!Number.isSafeInteger(max) || max < 1)
+      throw new ValidationError(`maxConnections must be a whole number >= 1, got ${max}`);
+    this.#ownsPool = pool === undefined;
+    this.#pool = pool ?? new pg.Pool(postgresPoolConfig(options));
+    // An idle connection the server dropped must not crash the process; the next query reports it.
+    this.#pool.on('error', () => {});
+  }
+
+  /** The pg pool, for health checks (doctor) and tests. */
+  get pool(): pg.Pool {
+    return this.#pool;
+  }
+
+  async read(key: RecordKey): Promise<Slot[]> {
+    const record = recordOf(key);
+    const rows = await this.#query<{ slot: string; value: string; version: string }>(
+      'read',
+      `SELECT slot, value, version FROM ${this.#t} WHERE record = $1 ORDER BY slot`,
+      [record],
+    );
+    return rows.map((r) => ({
+      index: Number(r.slot),
+      value: parseSlotValue(r.value, `PostgreSQL row ${record} slot ${r.slot}`),
+      version: Number(r.version),
+    }));
+  }
+
+  async create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult> {
+    checkSlotIndex(index);
+    const rows = await this.#query(
+      'create',
+      `INSERT INTO ${this.#t} (record, slot, value, version) VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING RETURNING slot`,
+      [recordOf(key), index, JSON.stringify(value)],
+    );
+    return rows.length === 1 ? { won: true, version: 1 } : { won: false };
+  }
+
+  /**
+   * One statement: insert slot n only if the record's top slot is n - 1, and in the same statement drop
+   * slots at or below n - keep. Two inserts of n meet at the primary key (one waits for the other and
+   * then does nothing); an insert of n + 1 sees no slot n until n is committed.
+   */
+  async createNext(key: RecordKey, index: number, value: JsonObject, keep: number): Promise<CreateResult> {
+    checkSlotIndex(index);
+    if (!Number.isSafeInteger(keep) || keep < 1)
+      throw new ValidationError(`keep must be a whole number >= 1, got ${keep}`);
+    const rows = await this.#query(
+      'create',
+      `WITH top AS (SELECT coalesce(max(slot), 0) AS n FROM ${this.#t} WHERE record = $1),
+       ins AS (
+         INSERT INTO ${this.#t} (record, slot, value, version)
+         SELECT $1, $2::bigint, $3, 1 FROM top WHERE top.n = $2::bigint - 1
+         ON CONFLICT DO NOTHING RETURNING slot
+       ),
+       del AS (DELETE FROM ${this.#t} WHERE record = $1 AND slot <= $2::bigint - $4::bigint AND EXISTS (SELECT 1 FROM ins))
+       SELECT slot FROM ins`,
+      [recordOf(key), index, JSON.stringify(value), keep],
+    );
+    return rows.length === 1 ? { won: true, version: 1 } : { won: false };
+  }
+
+  /** As on every backend, a write of a slot that is gone creates it again (version 1). */
+  async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
+    checkSlotIndex(index);
+    const rows = await this.#query<{ version: string }>(
+      'write',
+      `INSERT INTO ${this.#t} AS t (record, slot, value, version) VALUES ($1, $2, $3, 1)
+       ON CONFLICT (record, slot) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1, updated_at = now()
+       RETURNING version`,
+      [recordOf(key), index, JSON.stringify(value)],
+    );
+    return Number(rows[0]?.version);
+  }
+
+  async remove(key: RecordKey): Promise<void> {
+    await this.#query('remove', `DELETE FROM ${this.#t} WHERE record = $1`, [recordOf(key)]);
+  }
+
+  async removeSlot(key: RecordKey, index: number): Promise<void> {
+    checkSlotIndex(index);
+    await this.#query('removeSlot', `DELETE FROM ${this.#t} WHERE record = $1 AND slot = $2`, [recordOf(key), index]);
+  }
+
+  /** The records at or below the prefix: a range scan of the primary key (`record` sorts bytewise). */
+  async list(prefix: RecordKey): Promise<RecordKey[]> {
+    checkKey(prefix);
+    if (prefix.length === 0) {
+      const all = await this.#query<{ record: string }>('list', `SELECT DISTINCT record FROM ${this.#t}`, []);
+      return all.map((r) => r.record.split('/'));
+    }
+    const base = prefix.join('/');
+    // every record below `a/b` sorts in [`a/b/`, `a/b0`): '0' is the byte after '/'
+    const rows = await this.#query<{ record: string }>(
+      'list',
+      `SELECT DISTINCT record FROM ${this.#t} WHERE record = $1 OR (record >= $2 AND record < $3)`,
+      [base, `${base}/`, `${base}0`],
+    );
+    return rows.map((r) => r.record.split('/'));
+  }
+
+  /** Creates the table if it is missing (idempotent, safe to run from several hosts at once). */
+  async init(): Promise<string> {
+    const exists = async () =>
+      (await this.#query('init', 'SELECT to_regclass($1) AS t', [this.#t]))[0] as { t: string | null };
+    if ((await exists()).t === null) {
+      try {
+        await this.#query(
+          'init',
+          `CREATE TABLE IF NOT EXISTS ${this.#t} (
+             record text COLLATE "C" NOT NULL,
+             slot bigint NOT NULL CHECK (slot > 0),
+             value text NOT NULL,
+             version bigint NOT NULL CHECK (version > 0),
+             updated_at timestamptz NOT NULL DEFAULT now(),
+             PRIMARY KEY (record, slot)
+           )`,
+          [],
+        );
+      } catch (e) {
+        // two hosts creating it at once: one of them meets the other's catalog row
+        if (!(await exists()).t) throw e;
+      }
+      await this.#checkColumns();
+      return `created PostgreSQL table ${this.table} (record, slot, value, version) at ${this.#where}`;
+    }
+    await this.#checkColumns();
+    return `PostgreSQL table ${this.table} exists and has runonce's columns`;
+  }
+
+  describePermissions(): string {
+    return `PostgreSQL grants for the role runonce connects as (the CREATE only for the role that runs \`runonce init\`):\n${grantsFor(this.table)}`;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsPool) await this.#pool.end().catch(() => {});
+  }
+
+  async #checkColumns(): Promise<void> {
+    // a table of that name that is not runonce's fails here, before anything reads it
+    await this.#query('init', `SELECT record, slot, value, version FROM ${this.#t} LIMIT 0`, []);
+  }
+
+  async #query<R extends object = Record<string, unknown>>(
+    what: string,
+    text: string,
+    values: readonly unknown[],
+  ): Promise<R[]> {
+    if (this.#closed) throw new ValidationError('PostgreSQL backend is closed');
+    try {
+      // No `name`: pg sends an unnamed statement, which poolers in transaction mode pass through.
+      return (await this.#pool.query<R>({ text, values: values as unknown[] })).rows;
+    } catch (e) {
+      throw mapPostgresError(e, `${what} on table ${this.table} at ${this.#where}`, this.table);
+    }
+  }
+}
+
+function recordOf(key: RecordKey): string {
+  if (key.length === 0) throw new ValidationError('a record key needs at least one segment');
+  checkKey(key);
+  return key.join('/');
+}
