@@ -65,6 +65,7 @@ export default defineConfig({
           { text: 'SSM Parameter Store', link: '/backends/ssm' },
           { text: 'DynamoDB', link: '/backends/dynamodb' },
           { text: 'Redis', link: '/backends/redis' },
+          { text: 'PostgreSQL', link: '/backends/postgres' },
           { text: 'A third-party backend', link: '/backends/custom' },
         ],
       },

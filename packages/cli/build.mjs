@@ -34,6 +34,8 @@ const common = {
   // The SDKs' browser and React Native variants are never wanted here.
   mainFields: ['module', 'main'],
   conditions: ['node'],
+  // pg's optional native binding (`pg.native`), never used: pure JS speaks the protocol.
+  external: ['pg-native'],
 };
 
 rmSync(out('bundle'), { recursive: true, force: true });
@@ -58,7 +60,14 @@ writeFileSync(out('bundle/meta.json'), JSON.stringify(packagesPerOutput(npm.meta
 
 // The standalone executable: a small main script, and each lazily imported
 // package as an asset of its own (src/sea-assets.ts loads them).
-const SEA_ASSETS = ['@runonce/backend-ssm', '@runonce/backend-dynamodb', '@runonce/backend-redis', 'inversify', 'yaml'];
+const SEA_ASSETS = [
+  '@runonce/backend-ssm',
+  '@runonce/backend-dynamodb',
+  '@runonce/backend-redis',
+  '@runonce/backend-postgres',
+  'inversify',
+  'yaml',
+];
 const assetKey = (name) => `${name.replace(/^@runonce\//, '')}.cjs`;
 const seaDefine = {
   RUNONCE_VERSION: JSON.stringify(version),

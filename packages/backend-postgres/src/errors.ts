@@ -22,9 +22,12 @@ export function mapPostgresError(error: unknown, what: string, table: string): R
     return new BackendUnavailableError(`PostgreSQL unreachable during ${what}: ${message}`, { cause: error });
   const cls = code.slice(0, 2);
   if (code === '42P01')
-    return new MissingTableError(`PostgreSQL table ${table} does not exist (${what}): run \`runonce init\` to create it`, {
-      cause: error,
-    });
+    return new MissingTableError(
+      `PostgreSQL table ${table} does not exist (${what}): run \`runonce init\` to create it`,
+      {
+        cause: error,
+      },
+    );
   if (code === '42501' || cls === '28')
     return new AccessDeniedError(
       `PostgreSQL refused ${what}: ${message} (SQLSTATE ${code}; the role needs the grants \`runonce doctor\` prints)`,

@@ -24,6 +24,7 @@ for (const [name, url] of [
     backend: async () => createPostgresBackend(options),
     createNext: true,
     spawn: { module: new URL('../dist/index.js', import.meta.url).href, exportName: 'createPostgresBackend', options },
-    unreachable: async () => createPostgresBackend({ url: `postgres://postgres@127.0.0.1:${closedPort}/postgres`, table }),
+    unreachable: async () =>
+      createPostgresBackend({ url: `postgres://postgres@127.0.0.1:${closedPort}/postgres`, table }),
   });
 }

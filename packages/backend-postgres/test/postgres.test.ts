@@ -117,7 +117,10 @@ describe('postgres: input and failures', () => {
     const table = fresh();
     const setup = new PostgresBackend({ url, table });
     await setup.init();
-    const clients = Array.from({ length: 50 }, () => new PostgresBackend({ url: bouncerUrl, table, maxConnections: 1 }));
+    const clients = Array.from(
+      { length: 50 },
+      () => new PostgresBackend({ url: bouncerUrl, table, maxConnections: 1 }),
+    );
     const key = ['ns', 'bounce', 'scope'];
     const results = await Promise.all(clients.map((c, i) => c.create(key, 1, { i })));
     expect(results.filter((r) => r.won)).toHaveLength(1);

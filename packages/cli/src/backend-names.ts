@@ -12,6 +12,7 @@ export const BUILTIN_BACKENDS: Readonly<Record<string, string>> = {
   ssm: '@runonce/backend-ssm',
   dynamodb: '@runonce/backend-dynamodb',
   redis: '@runonce/backend-redis',
+  postgres: '@runonce/backend-postgres',
 };
 
 /** The name as it is, or a UsageError with the valid names and the nearest one. */

@@ -24,6 +24,7 @@ const BUILTIN_LOADERS: Readonly<Record<string, () => Promise<BackendModule>>> = 
   '@runonce/backend-ssm': () => import('@runonce/backend-ssm'),
   '@runonce/backend-dynamodb': () => import('@runonce/backend-dynamodb'),
   '@runonce/backend-redis': () => import('@runonce/backend-redis'),
+  '@runonce/backend-postgres': () => import('@runonce/backend-postgres'),
 };
 
 export interface LoadedBackend {

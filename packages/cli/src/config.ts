@@ -27,6 +27,8 @@ export interface CliConfig {
   readonly ssmPrefix: string;
   readonly table: string;
   readonly redisUrl: string;
+  readonly postgresUrl: string | undefined;
+  readonly postgresTable: string;
   readonly scope: string | undefined;
   readonly lease: number;
   readonly waitTimeout: number;
@@ -40,6 +42,7 @@ export interface CliConfig {
   readonly ssm?: Record<string, unknown> | undefined;
   readonly dynamodb?: Record<string, unknown> | undefined;
   readonly redis?: Record<string, unknown> | undefined;
+  readonly postgres?: Record<string, unknown> | undefined;
   readonly backendOptions?: Record<string, unknown> | undefined;
   /** The file the configuration came from, if any. */
   readonly configFile: string | undefined;
@@ -51,7 +54,7 @@ export interface Environment {
 }
 
 const CONFIG_FILES = ['runonce.config.json', 'runonce.config.yaml', 'runonce.config.yml'];
-const OBJECT_KEYS = ['ssm', 'dynamodb', 'redis', 'backendOptions'] as const;
+const OBJECT_KEYS = ['ssm', 'dynamodb', 'redis', 'postgres', 'backendOptions'] as const;
 
 type Source = { kind: 'flag' | 'env' | 'file'; label: string };
 type Check<T> = (value: unknown, where: Source) => T;
@@ -103,6 +106,9 @@ const SETTINGS = {
   ssmPrefix: { check: str, fallback: () => '/runonce' },
   table: { check: str, fallback: () => 'runonce' },
   redisUrl: { check: str, fallback: () => 'redis://127.0.0.1:6379' },
+  // DATABASE_URL is what Django, Rails and Heroku-style hosts already set; empty counts as unset there.
+  postgresUrl: { check: str, fallback: (e: Environment) => e.env.DATABASE_URL || undefined },
+  postgresTable: { check: str, fallback: () => 'runonce' },
   scope: { check: checked(validateScope), fallback: () => undefined },
   lease: { check: duration, fallback: () => parseDuration(DEFAULTS.lease) },
   waitTimeout: { check: duration, fallback: () => parseDuration(DEFAULTS.waitTimeout) },

@@ -16,7 +16,7 @@ export const backendOptions: readonly OptionDef[] = [
     default: 'file',
     configKey: 'backend',
     description:
-      'file, ssm, dynamodb, redis (all built in), or a backend package: @scope/name or a name containing runonce-backend',
+      'file, ssm, dynamodb, redis, postgres (all built in), or a backend package: @scope/name or a name containing runonce-backend',
   },
   {
     name: 'namespace',
@@ -81,6 +81,24 @@ export const backendOptions: readonly OptionDef[] = [
     default: 'redis://127.0.0.1:6379',
     configKey: 'redisUrl',
     description: 'Redis backend: redis:// or rediss:// URL',
+  },
+  {
+    name: 'postgres-url',
+    type: 'string',
+    value: '<url>',
+    env: 'RUNONCE_POSTGRES_URL',
+    default: "$DATABASE_URL, else libpq's PG* variables",
+    configKey: 'postgresUrl',
+    description: 'PostgreSQL backend: postgres://user:password@host:port/db (PgBouncer in transaction mode is fine)',
+  },
+  {
+    name: 'postgres-table',
+    type: 'string',
+    value: '<name>',
+    env: 'RUNONCE_POSTGRES_TABLE',
+    default: 'runonce',
+    configKey: 'postgresTable',
+    description: 'PostgreSQL backend: table (or schema.table); `runonce init` creates it',
   },
 ];
 

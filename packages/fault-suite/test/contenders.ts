@@ -9,13 +9,14 @@
 import { appendFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createDynamoDbBackend } from '@runonce/backend-dynamodb';
+import { createPostgresBackend } from '@runonce/backend-postgres';
 import { createRedisBackend } from '@runonce/backend-redis';
 import { createSsmBackend } from '@runonce/backend-ssm';
 import { type Backend, createFileBackend, RunOnce, RunOnceError } from '@runonce/core';
 import { FaultyBackend } from '@runonce/core/testing';
 
 interface Config {
-  backend: 'file' | 'ssm' | 'dynamodb' | 'redis';
+  backend: 'file' | 'ssm' | 'dynamodb' | 'redis' | 'postgres' | 'pgbouncer';
   endpoint: string;
   table?: string;
   prefix?: string;
@@ -36,6 +37,7 @@ const http = { requests: 0, throttled: 0 };
 function open(): Backend {
   if (c.backend === 'file') return createFileBackend({ dir: c.endpoint });
   if (c.backend === 'redis') return createRedisBackend({ url: c.endpoint });
+  if (c.backend === 'postgres' || c.backend === 'pgbouncer') return createPostgresBackend({ url: c.endpoint });
   const b =
     c.backend === 'ssm'
       ? createSsmBackend({ ...creds, endpoint: c.endpoint, prefix: c.prefix, requestTimeoutMs: 30_000 })

@@ -1,7 +1,14 @@
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalRedis, provideDynalite, provideSsm, type Service } from '@runonce/test-servers';
+import {
+  LocalRedis,
+  provideDynalite,
+  providePgBouncer,
+  providePostgres,
+  provideSsm,
+  type Service,
+} from '@runonce/test-servers';
 import { afterEach } from 'vitest';
 import { lines, type Run, runonce, type Spawned, start } from '../../cli/test/helpers.js';
 
@@ -61,8 +68,9 @@ export function recordRun(
   });
 }
 
-export type BackendName = 'file' | 'ssm' | 'dynamodb' | 'redis';
-export const BACKENDS: readonly BackendName[] = ['file', 'ssm', 'dynamodb', 'redis'];
+/** `pgbouncer` is the PostgreSQL backend through PgBouncer in transaction pooling mode. */
+export type BackendName = 'file' | 'ssm' | 'dynamodb' | 'redis' | 'postgres' | 'pgbouncer';
+export const BACKENDS: readonly BackendName[] = ['file', 'ssm', 'dynamodb', 'redis', 'postgres', 'pgbouncer'];
 
 /** A running store for one backend and the environment that points the CLI at it. */
 export interface Store {
@@ -99,6 +107,24 @@ export async function startStore(name: BackendName): Promise<Store> {
       redis,
       env: () => ({ RUNONCE_BACKEND: 'redis', RUNONCE_REDIS_URL: redis.url, RUNONCE_NAMESPACE: ns() }),
       stop: () => redis.stop(),
+    };
+  }
+  if (name === 'postgres' || name === 'pgbouncer') {
+    const postgres = await providePostgres();
+    const bouncer = name === 'pgbouncer' ? await providePgBouncer(postgres.url) : undefined;
+    const url = bouncer?.url ?? postgres.url;
+    const base = { RUNONCE_BACKEND: 'postgres', RUNONCE_POSTGRES_URL: url };
+    const init = await runonce(['init'], base);
+    if (init.code !== 0) throw new Error(`runonce init on PostgreSQL failed: ${init.stderr}`);
+    return {
+      name,
+      url,
+      endpointVar: 'RUNONCE_POSTGRES_URL',
+      env: () => ({ ...base, RUNONCE_NAMESPACE: ns() }),
+      stop: async () => {
+        await bouncer?.stop();
+        await postgres.stop();
+      },
     };
   }
   if (name === 'ssm') {

@@ -24,9 +24,10 @@ import { FaultProxy } from './proxy.js';
  * Store faults: the server gone mid-task, a network that is slow, drops
  * connections or stalls past a lease (a TCP proxy in front of the real
  * server), and Redis restarted without its data. The file backend has no
- * server and is not in this file.
+ * server and is not in this file. For `pgbouncer` the proxy sits between the
+ * clients and PgBouncer (a pooler whose clients' network fails).
  */
-const NETWORKED: readonly BackendName[] = ['ssm', 'dynamodb', 'redis'];
+const NETWORKED: readonly BackendName[] = ['ssm', 'dynamodb', 'redis', 'postgres', 'pgbouncer'];
 
 for (const backend of NETWORKED) {
   describe(`store faults on ${backend}`, () => {

@@ -184,7 +184,11 @@ export class LocalPgBouncer {
     if (user) for (const f of ['userlist.txt', 'pgbouncer.ini']) chownSync(join(dir, f), user.uid, user.gid);
     let started: { stop: () => Promise<void> };
     try {
-      started = await startLocal(binary, [join(dir, 'pgbouncer.ini')], port, 20_000, { ...user, env: SERVER_ENV, cwd: dir });
+      started = await startLocal(binary, [join(dir, 'pgbouncer.ini')], port, 20_000, {
+        ...user,
+        env: SERVER_ENV,
+        cwd: dir,
+      });
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
       throw e;
