@@ -38,6 +38,8 @@ export const BACKOFF = Object.freeze({
   ssm: { firstMs: 200, factor: 2, capMs: 10_000, jitter: [0, 1] },
   /** DynamoDB: full jitter from 50 ms, doubling to 2 s. */
   dynamodb: { firstMs: 50, factor: 2, capMs: 2000, jitter: [0, 1] },
+  /** S3: full jitter from 100 ms, doubling to 5 s (SlowDown asks for a pause, and a 409 clears in milliseconds). */
+  s3: { firstMs: 100, factor: 2, capMs: 5000, jitter: [0, 1] },
   /** The file backend waiting for a slot's lock file: 1–5 ms, growing to 50 ms, so writers do not retry in step. */
   fileLock: { firstMs: 5, factor: 2, capMs: 50, jitter: [0.2, 1] },
 } as const satisfies Record<string, Backoff>);

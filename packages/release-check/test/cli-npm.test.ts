@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { provideRedis, provideSsm, type Service } from '@runonce/test-servers';
+import { providePostgres, provideRedis, provideSsm, type Service } from '@runonce/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lines, NODE_DIR, namespace, npm, type Result, run, scratch, tarball, VERSION } from './helpers.js';
 
@@ -12,14 +12,15 @@ const work = scratch('npm-work');
 const bin = join(prefix, 'bin/runonce');
 let redis: Service;
 let ssm: Service;
+let postgres: Service;
 
 beforeAll(async () => {
   const r = await npm(['install', '--global', '--offline', '--prefix', prefix, tarball('@runonce/cli')], work);
   expect(r.code, r.stderr).toBe(0);
-  [redis, ssm] = await Promise.all([provideRedis(), provideSsm()]);
+  [redis, ssm, postgres] = await Promise.all([provideRedis(), provideSsm(), providePostgres()]);
 });
 afterAll(async () => {
-  await Promise.all([redis?.stop(), ssm?.stop()]);
+  await Promise.all([redis?.stop(), ssm?.stop(), postgres?.stop()]);
 });
 
 /** The installed `runonce`, with only the Node of the tests on PATH: nothing of this repository. */
@@ -67,6 +68,13 @@ describe('npm i -g @runonce/cli, the tarball alone', () => {
 
   it('redis backend (a real redis-server): exec runs, exec skips, status --json', async () => {
     await runsThenSkips({ RUNONCE_BACKEND: 'redis', RUNONCE_REDIS_URL: redis.url, RUNONCE_NAMESPACE: namespace() });
+  });
+
+  it('postgres backend (a real server, DATABASE_URL as a Django app has it): init, exec runs, exec skips', async () => {
+    const env = { RUNONCE_BACKEND: 'postgres', DATABASE_URL: postgres.url, RUNONCE_NAMESPACE: namespace() };
+    const init = await runonce(['init'], env);
+    expect(init.code, init.stderr).toBe(0);
+    await runsThenSkips(env);
   });
 
   it('ssm backend (moto): exec runs, exec skips, status --json, and no SDK warning in the output', async () => {

@@ -19,13 +19,20 @@ const SOURCES = [
   'packages/backend-ssm/README.md',
   'packages/backend-dynamodb/README.md',
   'packages/backend-redis/README.md',
+  'packages/backend-postgres/README.md',
 ];
 const snippets: { file: string; from: string }[] = [];
 let redis: Service;
 
 beforeAll(async () => {
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module' }));
-  const packages = ['@runonce/core', '@runonce/backend-ssm', '@runonce/backend-dynamodb', '@runonce/backend-redis'];
+  const packages = [
+    '@runonce/core',
+    '@runonce/backend-ssm',
+    '@runonce/backend-dynamodb',
+    '@runonce/backend-redis',
+    '@runonce/backend-postgres',
+  ];
   const r = await npm(['install', '--prefer-offline', ...packages.map(tarball), '@types/node@24'], project);
   expect(r.code, r.stderr).toBe(0);
   mkdirSync(join(project, 'snippets'));

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
-import { provideRedis, type Service } from '@runonce/test-servers';
+import { providePostgres, provideRedis, type Service } from '@runonce/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lines, namespace, RELEASE, type Result, ROOT, run, scratch, VERSION } from './helpers.js';
 
@@ -14,10 +14,11 @@ import { lines, namespace, RELEASE, type Result, ROOT, run, scratch, VERSION } f
 // installs with that architecture's C library.
 const work = scratch('sea');
 let redis: Service;
+let postgres: Service;
 beforeAll(async () => {
-  redis = await provideRedis();
+  [redis, postgres] = await Promise.all([provideRedis(), providePostgres()]);
 });
-afterAll(() => redis?.stop());
+afterAll(() => Promise.all([redis?.stop(), postgres?.stop()]));
 
 const QEMU: Record<string, string> = { x64: 'qemu-x86_64-static', arm64: 'qemu-aarch64-static' };
 const targets = [arch(), arch() === 'x64' ? 'arm64' : 'x64'].map((target) => ({
@@ -70,6 +71,13 @@ describe.each(targets)('the standalone executable runonce-linux-$target', ({ tar
 
   it('redis backend: the backend and its client are inside the one file', async () => {
     await runsThenSkips({ RUNONCE_BACKEND: 'redis', RUNONCE_REDIS_URL: redis.url, RUNONCE_NAMESPACE: namespace() });
+  });
+
+  it('postgres backend: node-postgres is inside the one file; init creates the table, exec runs and skips', async () => {
+    const vars = { RUNONCE_BACKEND: 'postgres', RUNONCE_POSTGRES_URL: postgres.url, RUNONCE_NAMESPACE: namespace() };
+    const init = await standalone(['init'], vars);
+    expect(init.code, init.stderr).toBe(0);
+    await runsThenSkips(vars);
   });
 
   it('a third-party backend (an ES module on disk, as docs/backends/custom.md describes) loads and runs', async () => {

@@ -17,8 +17,13 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The last LocalStack image that starts without an auth token. */
 export const LOCALSTACK_IMAGE = process.env.RUNONCE_TEST_LOCALSTACK_IMAGE ?? 'localstack/localstack:4.14';
 
+const SERVICE_OF: Record<string, string> = {
+  RUNONCE_TEST_SSM_ENDPOINT: 'SSM',
+  RUNONCE_TEST_DYNAMODB_ENDPOINT: 'DynamoDB',
+  RUNONCE_TEST_S3_ENDPOINT: 'S3',
+};
 const installHint = (envVar: string) =>
-  `No ${envVar === 'RUNONCE_TEST_SSM_ENDPOINT' ? 'SSM' : 'DynamoDB'} endpoint for the tests. Either:\n` +
+  `No ${SERVICE_OF[envVar]} endpoint for the tests. Either:\n` +
   `  - run \`bash scripts/test-services.sh\` (installs moto_server into <repo>/.venv-moto), or\n` +
   `  - set ${envVar}=http://host:port (any SSM/DynamoDB-compatible endpoint, e.g. LocalStack or moto), or\n` +
   `  - start a container runtime (Docker or Podman) so testcontainers can run ${LOCALSTACK_IMAGE}.\n` +
@@ -41,8 +46,17 @@ export function provideMotoDynamoDb(): Promise<Service> {
   return provideAws('RUNONCE_TEST_DYNAMODB_ENDPOINT', { serial: true });
 }
 
+/**
+ * An S3 endpoint: `RUNONCE_TEST_S3_ENDPOINT`, else LocalStack in a container, else moto serving one
+ * request at a time. S3 documents conditional writes as atomic; threaded moto checks and writes without
+ * a lock, so a threaded moto would test moto, not us (as for DynamoDB). Requests must be path-style.
+ */
+export function provideS3(): Promise<Service> {
+  return provideAws('RUNONCE_TEST_S3_ENDPOINT', { serial: true });
+}
+
 async function provideAws(
-  envVar: 'RUNONCE_TEST_SSM_ENDPOINT' | 'RUNONCE_TEST_DYNAMODB_ENDPOINT',
+  envVar: 'RUNONCE_TEST_SSM_ENDPOINT' | 'RUNONCE_TEST_DYNAMODB_ENDPOINT' | 'RUNONCE_TEST_S3_ENDPOINT',
   options: { serial?: boolean } = {},
 ): Promise<Service> {
   const fromEnv = process.env[envVar];
@@ -109,7 +123,7 @@ async function tryLocalStack(): Promise<Service | undefined> {
   const { GenericContainer, Wait } = await import('testcontainers');
   const started = await new GenericContainer(LOCALSTACK_IMAGE)
     .withExposedPorts(4566)
-    .withEnvironment({ SERVICES: 'ssm,dynamodb', EAGER_SERVICE_LOADING: '1' })
+    .withEnvironment({ SERVICES: 'ssm,dynamodb,s3', EAGER_SERVICE_LOADING: '1' })
     .withWaitStrategy(Wait.forLogMessage(/Ready\./))
     .withStartupTimeout(120_000)
     .start();
