@@ -268,7 +268,9 @@ export class S3Backend implements Backend {
       if (!isPreconditionFailed(e)) throw e;
       refused = true;
     }
-    await this.#send('init (probe)', () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: probe })));
+    await this.#send('init (probe)', () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: probe })),
+    );
     if (!refused)
       throw new ValidationError(
         `S3 bucket ${this.bucket} accepted a second If-None-Match: * put of one key: this store does not do ` +
