@@ -65,6 +65,7 @@ const SEA_ASSETS = [
   '@runonce/backend-dynamodb',
   '@runonce/backend-redis',
   '@runonce/backend-postgres',
+  '@runonce/backend-s3',
   'inversify',
   'yaml',
 ];

@@ -13,6 +13,7 @@ export const BUILTIN_BACKENDS: Readonly<Record<string, string>> = {
   dynamodb: '@runonce/backend-dynamodb',
   redis: '@runonce/backend-redis',
   postgres: '@runonce/backend-postgres',
+  s3: '@runonce/backend-s3',
 };
 
 /** The name as it is, or a UsageError with the valid names and the nearest one. */

@@ -25,6 +25,7 @@ const BUILTIN_LOADERS: Readonly<Record<string, () => Promise<BackendModule>>> = 
   '@runonce/backend-dynamodb': () => import('@runonce/backend-dynamodb'),
   '@runonce/backend-redis': () => import('@runonce/backend-redis'),
   '@runonce/backend-postgres': () => import('@runonce/backend-postgres'),
+  '@runonce/backend-s3': () => import('@runonce/backend-s3'),
 };
 
 export interface LoadedBackend {

@@ -29,6 +29,8 @@ export interface CliConfig {
   readonly redisUrl: string;
   readonly postgresUrl: string | undefined;
   readonly postgresTable: string;
+  readonly s3Bucket: string | undefined;
+  readonly s3Prefix: string;
   readonly scope: string | undefined;
   readonly lease: number;
   readonly waitTimeout: number;
@@ -43,6 +45,7 @@ export interface CliConfig {
   readonly dynamodb?: Record<string, unknown> | undefined;
   readonly redis?: Record<string, unknown> | undefined;
   readonly postgres?: Record<string, unknown> | undefined;
+  readonly s3?: Record<string, unknown> | undefined;
   readonly backendOptions?: Record<string, unknown> | undefined;
   /** The file the configuration came from, if any. */
   readonly configFile: string | undefined;
@@ -54,7 +57,7 @@ export interface Environment {
 }
 
 const CONFIG_FILES = ['runonce.config.json', 'runonce.config.yaml', 'runonce.config.yml'];
-const OBJECT_KEYS = ['ssm', 'dynamodb', 'redis', 'postgres', 'backendOptions'] as const;
+const OBJECT_KEYS = ['ssm', 'dynamodb', 'redis', 'postgres', 's3', 'backendOptions'] as const;
 
 type Source = { kind: 'flag' | 'env' | 'file'; label: string };
 type Check<T> = (value: unknown, where: Source) => T;
@@ -109,6 +112,8 @@ const SETTINGS = {
   // DATABASE_URL is what Django, Rails and Heroku-style hosts already set; empty counts as unset there.
   postgresUrl: { check: str, fallback: (e: Environment) => e.env.DATABASE_URL || undefined },
   postgresTable: { check: str, fallback: () => 'runonce' },
+  s3Bucket: { check: str, fallback: () => undefined },
+  s3Prefix: { check: str, fallback: () => 'runonce' },
   scope: { check: checked(validateScope), fallback: () => undefined },
   lease: { check: duration, fallback: () => parseDuration(DEFAULTS.lease) },
   waitTimeout: { check: duration, fallback: () => parseDuration(DEFAULTS.waitTimeout) },

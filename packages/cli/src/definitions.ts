@@ -16,7 +16,7 @@ export const backendOptions: readonly OptionDef[] = [
     default: 'file',
     configKey: 'backend',
     description:
-      'file, ssm, dynamodb, redis, postgres (all built in), or a backend package: @scope/name or a name containing runonce-backend',
+      'file, ssm, dynamodb, redis, postgres, s3 (all built in), or a backend package: @scope/name or a name containing runonce-backend',
   },
   {
     name: 'namespace',
@@ -99,6 +99,23 @@ export const backendOptions: readonly OptionDef[] = [
     default: 'runonce',
     configKey: 'postgresTable',
     description: 'PostgreSQL backend: table (or schema.table); `runonce init` creates it',
+  },
+  {
+    name: 's3-bucket',
+    type: 'string',
+    value: '<name>',
+    env: 'RUNONCE_S3_BUCKET',
+    configKey: 's3Bucket',
+    description: 'S3 backend: the bucket (endpoint from AWS_ENDPOINT_URL_S3 when set)',
+  },
+  {
+    name: 's3-prefix',
+    type: 'string',
+    value: '<path>',
+    env: 'RUNONCE_S3_PREFIX',
+    default: 'runonce',
+    configKey: 's3Prefix',
+    description: 'S3 backend: key prefix of every object',
   },
 ];
 

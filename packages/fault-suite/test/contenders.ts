@@ -11,12 +11,14 @@ import { hostname } from 'node:os';
 import { createDynamoDbBackend } from '@runonce/backend-dynamodb';
 import { createPostgresBackend } from '@runonce/backend-postgres';
 import { createRedisBackend } from '@runonce/backend-redis';
+import { createS3Backend } from '@runonce/backend-s3';
 import { createSsmBackend } from '@runonce/backend-ssm';
 import { type Backend, createFileBackend, RunOnce, RunOnceError } from '@runonce/core';
 import { FaultyBackend } from '@runonce/core/testing';
 
 interface Config {
-  backend: 'file' | 'ssm' | 'dynamodb' | 'redis' | 'postgres' | 'pgbouncer';
+  backend: 'file' | 'ssm' | 'dynamodb' | 'redis' | 'postgres' | 'pgbouncer' | 's3';
+  bucket?: string;
   endpoint: string;
   table?: string;
   prefix?: string;
@@ -41,8 +43,16 @@ function open(): Backend {
   const b =
     c.backend === 'ssm'
       ? createSsmBackend({ ...creds, endpoint: c.endpoint, prefix: c.prefix, requestTimeoutMs: 30_000 })
-      : createDynamoDbBackend({ ...creds, endpoint: c.endpoint, table: c.table as string, requestTimeoutMs: 30_000 });
-  // biome-ignore lint/suspicious/noExplicitAny: the two SDK clients share the middleware stack's shape
+      : c.backend === 's3'
+        ? createS3Backend({
+            ...creds,
+            endpoint: c.endpoint,
+            bucket: c.bucket as string,
+            prefix: c.prefix,
+            requestTimeoutMs: 30_000,
+          })
+        : createDynamoDbBackend({ ...creds, endpoint: c.endpoint, table: c.table as string, requestTimeoutMs: 30_000 });
+  // biome-ignore lint/suspicious/noExplicitAny: the three SDK clients share the middleware stack's shape
   const stack = (b.client as any).middlewareStack;
   stack.add(
     // biome-ignore lint/suspicious/noExplicitAny: SDK middleware signature

@@ -2,10 +2,12 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  createEmulatorBucket,
   LocalRedis,
   provideDynalite,
   providePgBouncer,
   providePostgres,
+  provideS3,
   provideSsm,
   type Service,
 } from '@runonce/test-servers';
@@ -69,8 +71,8 @@ export function recordRun(
 }
 
 /** `pgbouncer` is the PostgreSQL backend through PgBouncer in transaction pooling mode. */
-export type BackendName = 'file' | 'ssm' | 'dynamodb' | 'redis' | 'postgres' | 'pgbouncer';
-export const BACKENDS: readonly BackendName[] = ['file', 'ssm', 'dynamodb', 'redis', 'postgres', 'pgbouncer'];
+export type BackendName = 'file' | 'ssm' | 'dynamodb' | 'redis' | 'postgres' | 'pgbouncer' | 's3';
+export const BACKENDS: readonly BackendName[] = ['file', 'ssm', 'dynamodb', 'redis', 'postgres', 'pgbouncer', 's3'];
 
 /** A running store for one backend and the environment that points the CLI at it. */
 export interface Store {
@@ -125,6 +127,28 @@ export async function startStore(name: BackendName): Promise<Store> {
         await bouncer?.stop();
         await postgres.stop();
       },
+    };
+  }
+  if (name === 's3') {
+    const s3 = await provideS3();
+    const bucket = `runonce-faults-${Date.now().toString(36)}`;
+    await createEmulatorBucket(s3.url, bucket);
+    return {
+      name,
+      url: s3.url,
+      endpointVar: 'AWS_ENDPOINT_URL_S3',
+      env: () => {
+        const n = ns();
+        return {
+          RUNONCE_BACKEND: 's3',
+          RUNONCE_S3_BUCKET: bucket,
+          RUNONCE_S3_PREFIX: `rf-${n}`,
+          RUNONCE_NAMESPACE: n,
+          AWS_ENDPOINT_URL_S3: s3.url,
+          ...AWS,
+        };
+      },
+      stop: () => s3.stop(),
     };
   }
   if (name === 'ssm') {

@@ -99,7 +99,8 @@ interface Case {
  * fleet on SSM needs (the default is 30 s).
  */
 function casesFor(backend: BackendName): Case[] {
-  const lease = backend === 'ssm' ? 10_000 : 2000;
+  // moto (SSM, and S3 serving one request at a time) answers slowly under 200 contenders
+  const lease = backend === 'ssm' || backend === 's3' ? 10_000 : 2000;
   const load = { processes: 4, perProcess: 50, leaseMs: lease, throttlePerTen: 0 };
   if (backend !== 'ssm' && backend !== 'dynamodb') return [load];
   return [
@@ -132,7 +133,8 @@ for (const backend of BACKENDS) {
           backend,
           endpoint: backend === 'file' ? env.RUNONCE_FILE_DIR : store.url,
           table: env.RUNONCE_DYNAMODB_TABLE,
-          prefix: env.RUNONCE_SSM_PREFIX,
+          prefix: env.RUNONCE_SSM_PREFIX ?? env.RUNONCE_S3_PREFIX,
+          bucket: env.RUNONCE_S3_BUCKET,
           namespace: env.RUNONCE_NAMESPACE,
           count: perProcess,
           lease: `${leaseMs}ms`,

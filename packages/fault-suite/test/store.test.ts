@@ -27,7 +27,7 @@ import { FaultProxy } from './proxy.js';
  * server and is not in this file. For `pgbouncer` the proxy sits between the
  * clients and PgBouncer (a pooler whose clients' network fails).
  */
-const NETWORKED: readonly BackendName[] = ['ssm', 'dynamodb', 'redis', 'postgres', 'pgbouncer'];
+const NETWORKED: readonly BackendName[] = ['ssm', 'dynamodb', 'redis', 'postgres', 'pgbouncer', 's3'];
 
 for (const backend of NETWORKED) {
   describe(`store faults on ${backend}`, () => {

@@ -135,3 +135,13 @@ async function tryLocalStack(): Promise<Service | undefined> {
     },
   };
 }
+
+/**
+ * Create a bucket on an S3 emulator (moto, LocalStack) with one unsigned path-style `PUT /<bucket>`:
+ * emulators do not check signatures, and a test that only needs a bucket need not load the SDK.
+ */
+export async function createEmulatorBucket(endpoint: string, bucket: string): Promise<void> {
+  const r = await fetch(`${endpoint.replace(/\/$/, '')}/${bucket}`, { method: 'PUT' });
+  if (!r.ok && r.status !== 409)
+    throw new Error(`creating bucket ${bucket} at ${endpoint}: HTTP ${r.status} ${await r.text()}`);
+}
