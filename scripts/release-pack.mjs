@@ -34,7 +34,15 @@ import { parseArgs } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** The packages published to npm, in dependency order. */
-export const PUBLISHED = ['core', 'backend-ssm', 'backend-dynamodb', 'backend-redis', 'backend-postgres', 'backend-s3', 'cli'];
+export const PUBLISHED = [
+  'core',
+  'backend-ssm',
+  'backend-dynamodb',
+  'backend-redis',
+  'backend-postgres',
+  'backend-s3',
+  'cli',
+];
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 const { values: args } = parseArgs({

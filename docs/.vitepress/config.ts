@@ -66,6 +66,7 @@ export default defineConfig({
           { text: 'DynamoDB', link: '/backends/dynamodb' },
           { text: 'Redis', link: '/backends/redis' },
           { text: 'PostgreSQL', link: '/backends/postgres' },
+          { text: 'S3', link: '/backends/s3' },
           { text: 'A third-party backend', link: '/backends/custom' },
         ],
       },

@@ -20,6 +20,7 @@ const SOURCES = [
   'packages/backend-dynamodb/README.md',
   'packages/backend-redis/README.md',
   'packages/backend-postgres/README.md',
+  'packages/backend-s3/README.md',
 ];
 const snippets: { file: string; from: string }[] = [];
 let redis: Service;
@@ -32,6 +33,7 @@ beforeAll(async () => {
     '@runonce/backend-dynamodb',
     '@runonce/backend-redis',
     '@runonce/backend-postgres',
+    '@runonce/backend-s3',
   ];
   const r = await npm(['install', '--prefer-offline', ...packages.map(tarball), '@types/node@24'], project);
   expect(r.code, r.stderr).toBe(0);
