@@ -92,12 +92,27 @@ export function findMotoServer(): string | undefined {
   return findBinary('moto_server', dirs);
 }
 
-/** moto's own server, but with `threaded=False`: requests are served one at a time. */
+/**
+ * moto's own app, handling one request at a time: each request's body is read first, outside the
+ * lock, then moto runs it under one lock. (A server with `threaded=False` would do the same, but one
+ * client that stalls half-way through sending a request, as the fault suite's proxy does, would then
+ * block every other client.)
+ */
 const SERIAL_MOTO = [
-  'import sys',
+  'import io, sys, threading',
   'from werkzeug.serving import run_simple',
   'from moto.server import DomainDispatcherApplication, create_backend_app',
-  'run_simple(sys.argv[1], int(sys.argv[2]), DomainDispatcherApplication(create_backend_app), threaded=False)',
+  'app = DomainDispatcherApplication(create_backend_app)',
+  'lock = threading.Lock()',
+  'def serial(environ, start_response):',
+  '    stream = environ["wsgi.input"]',
+  '    n = int(environ.get("CONTENT_LENGTH") or 0)',
+  '    body = stream.read() if environ.get("wsgi.input_terminated") else (stream.read(n) if n else b"")',
+  '    environ["wsgi.input"] = io.BytesIO(body)',
+  '    environ["CONTENT_LENGTH"] = str(len(body))',
+  '    with lock:',
+  '        return list(app(environ, start_response))',
+  'run_simple(sys.argv[1], int(sys.argv[2]), serial, threaded=True)',
 ].join('\n');
 
 /**
