@@ -13,7 +13,7 @@ import {
   type Slot,
   ValidationError,
 } from '@runonce/core';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { redisAcl } from './acl.js';
 import { mapRedisError } from './errors.js';
 import { parseRedisUrl, redact } from './url.js';
@@ -36,6 +36,12 @@ export interface RedisBackendOptions {
    * with a private CA (the system CAs and `NODE_EXTRA_CA_CERTS` are trusted anyway).
    */
   tlsCaFile?: string;
+  /**
+   * Redis Cluster (ElastiCache cluster mode, MemoryDB): some of its nodes as `host:port`, a
+   * comma-separated string or a list; ioredis finds the rest and follows MOVED and ASK. User, password
+   * and TLS come from `url` when it is given. Each record is one key, so every script touches one slot.
+   */
+  cluster?: string | readonly string[];
   /** Give up connecting after this long. Default 3000. */
   connectTimeoutMs?: number;
   /** Give up on a command that got no reply after this long (it may still have run). Default 5000. */
@@ -116,7 +122,7 @@ if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 return 1
 `;
 
-interface ScriptedRedis extends Redis {
+interface Scripted {
   runonceCreateNext(key: string, slot: string, value: string, ttl: string, keep: string): Promise<number>;
   runonceCreate(key: string, slot: string, value: string, ttl: string): Promise<number>;
   runonceWrite(key: string, slot: string, value: string, ttl: string): Promise<number>;
@@ -124,6 +130,40 @@ interface ScriptedRedis extends Redis {
 
 const SLOT_FIELD = /^[1-9]\d*$/;
 const VERSION_FIELD = /^([1-9]\d*):v$/;
+
+type ScriptedRedis = (Redis | Cluster) & Scripted;
+
+/** `host:port,…` as ioredis's startup nodes; anything else is a ValidationError. */
+export function parseClusterNodes(spec: string | readonly string[]): { host: string; port: number }[] {
+  const items = (typeof spec === 'string' ? spec.split(',') : [...spec]).map((n) => n.trim()).filter(Boolean);
+  if (items.length === 0) throw new ValidationError('a Redis Cluster needs at least one node as host:port');
+  return items.map((item) => {
+    const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535)
+      throw new ValidationError(`a Redis Cluster node must be host:port, got ${JSON.stringify(item)}`);
+    return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+/** What ioredis's Cluster client gets: each node connection fails fast as the single-node client does. */
+export function redisClusterOptions(options: RedisBackendOptions = {}): ClusterOptions {
+  const { host: _h, port: _p, db, lazyConnect: _l, retryStrategy: _r, ...node } = redisClientOptions(options);
+  if (db) throw new ValidationError('Redis Cluster has only database 0; remove the /db from the URL');
+  return {
+    redisOptions: node,
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    scaleReads: 'master',
+    maxRedirections: 16,
+    retryDelayOnMoved: 0,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: options.connectTimeoutMs ?? 3000,
+    clusterRetryStrategy: (times: number) => (times > 3 ? null : Math.min(100 * 2 ** times, 2000)),
+  };
+}
 
 /**
  * Redis backend: one hash per record, two fields per slot.
@@ -152,7 +192,7 @@ export class RedisBackend implements Backend {
   #lastError: Error | undefined;
 
   /** Give `client` to share a connection you manage (close() then leaves it open); it needs the options of `redisClientOptions` to fail fast. */
-  constructor(options: RedisBackendOptions = {}, client?: Redis) {
+  constructor(options: RedisBackendOptions = {}, client?: Redis | Cluster) {
     this.keyPrefix = options.keyPrefix ?? 'runonce';
     if (!/^[A-Za-z0-9_.{}-][A-Za-z0-9_.:{}/-]*$/.test(this.keyPrefix))
       throw new ValidationError(`Redis key prefix must be letters, digits and _.-:/{}; got ${this.keyPrefix}`);
@@ -160,9 +200,16 @@ export class RedisBackend implements Backend {
     if (!Number.isSafeInteger(ttl) || ttl < 0)
       throw new ValidationError(`ttlSeconds must be a whole number of seconds, got ${ttl}`);
     this.#ttl = ttl;
-    this.#where = redact(options.url ?? 'redis://127.0.0.1:6379');
     this.#ownsClient = client === undefined;
-    const redis = client ?? new Redis(redisClientOptions(options));
+    let redis: Redis | Cluster;
+    if (options.cluster !== undefined) {
+      const nodes = parseClusterNodes(options.cluster);
+      this.#where = `cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+      redis = client ?? new Cluster(nodes, redisClusterOptions(options));
+    } else {
+      this.#where = redact(options.url ?? 'redis://127.0.0.1:6379');
+      redis = client ?? new Redis(redisClientOptions(options));
+    }
     // Without a listener ioredis prints every reconnect failure; keep the last for messages.
     redis.on('error', (e: Error) => {
       this.#lastError = e;
@@ -176,8 +223,8 @@ export class RedisBackend implements Backend {
     this.#client = redis as ScriptedRedis;
   }
 
-  /** The ioredis client, for health checks (doctor) and tests. */
-  get client(): Redis {
+  /** The ioredis client (a Cluster in cluster mode), for health checks (doctor) and tests. */
+  get client(): Redis | Cluster {
     return this.#client;
   }
 
@@ -248,13 +295,18 @@ export class RedisBackend implements Backend {
     const base = [this.keyPrefix, ...prefix].join(':');
     const pattern = `${escapeGlob(base)}*`;
     const found = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.#call('list', () => this.#client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
-      cursor = next;
-      // MATCH runonce:ns:task* also matches runonce:ns:task2; keep whole segments only.
-      for (const k of keys) if (k === base || k.startsWith(`${base}:`)) found.add(k);
-    } while (cursor !== '0');
+    // A cluster's keys are spread over its masters: scan each of them.
+    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
+    if (nodes.length === 0) await this.#call('list', () => this.#client.ping());
+    for (const node of this.#client instanceof Cluster ? this.#client.nodes('master') : nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.#call('list', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        cursor = next;
+        // MATCH runonce:ns:task* also matches runonce:ns:task2; keep whole segments only.
+        for (const k of keys) if (k === base || k.startsWith(`${base}:`)) found.add(k);
+      } while (cursor !== '0');
+    }
     const out: RecordKey[] = [];
     for (const k of found) {
       const segs = k.slice(this.keyPrefix.length + 1).split(':');

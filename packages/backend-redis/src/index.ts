@@ -1,5 +1,11 @@
 export { REDIS_COMMANDS, redisAcl } from './acl.js';
-export { RedisBackend, type RedisBackendOptions, redisClientOptions } from './backend.js';
+export {
+  parseClusterNodes,
+  RedisBackend,
+  type RedisBackendOptions,
+  redisClientOptions,
+  redisClusterOptions,
+} from './backend.js';
 export { mapRedisError } from './errors.js';
 export {
   type BackendFactory,

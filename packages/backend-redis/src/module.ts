@@ -8,10 +8,12 @@ export { type BackendFactory, BackendFactoryId } from '@runonce/core';
 /**
  * What the CLI hands the factory: its resolved options (flag > environment >
  * config file > default). `redisUrl` is `--redis-url` / `RUNONCE_REDIS_URL`;
- * a config file may add a `redis` object with the other options.
+ * `redisCluster` is `--redis-cluster` / `RUNONCE_REDIS_CLUSTER` (host:port,…: cluster mode, with the
+ * URL's user, password and TLS); a config file may add a `redis` object with the other options.
  */
 export interface RedisFactoryConfig {
   readonly redisUrl?: string | undefined;
+  readonly redisCluster?: string | undefined;
   readonly redis?: RedisBackendOptions | undefined;
 }
 
@@ -19,6 +21,7 @@ export const createRedisBackendFromConfig: BackendFactory<RedisFactoryConfig> = 
   new RedisBackend({
     ...config.redis,
     url: config.redisUrl ?? config.redis?.url ?? 'redis://127.0.0.1:6379',
+    ...(config.redisCluster !== undefined ? { cluster: config.redisCluster } : {}),
   });
 
 /** Binds the Redis backend's factory under `Symbol.for('runonce.BackendFactory')`. */

@@ -27,6 +27,7 @@ export interface CliConfig {
   readonly ssmPrefix: string;
   readonly table: string;
   readonly redisUrl: string;
+  readonly redisCluster: string | undefined;
   readonly postgresUrl: string | undefined;
   readonly postgresTable: string;
   readonly s3Bucket: string | undefined;
@@ -109,6 +110,7 @@ const SETTINGS = {
   ssmPrefix: { check: str, fallback: () => '/runonce' },
   table: { check: str, fallback: () => 'runonce' },
   redisUrl: { check: str, fallback: () => 'redis://127.0.0.1:6379' },
+  redisCluster: { check: str, fallback: () => undefined },
   // DATABASE_URL is what Django, Rails and Heroku-style hosts already set; empty counts as unset there.
   postgresUrl: { check: str, fallback: (e: Environment) => e.env.DATABASE_URL || undefined },
   postgresTable: { check: str, fallback: () => 'runonce' },

@@ -83,6 +83,14 @@ export const backendOptions: readonly OptionDef[] = [
     description: 'Redis backend: redis:// or rediss:// URL',
   },
   {
+    name: 'redis-cluster',
+    type: 'string',
+    value: '<host:port,…>',
+    env: 'RUNONCE_REDIS_CLUSTER',
+    configKey: 'redisCluster',
+    description: 'Redis backend in cluster mode: some nodes (user, password and TLS from --redis-url)',
+  },
+  {
     name: 'postgres-url',
     type: 'string',
     value: '<url>',

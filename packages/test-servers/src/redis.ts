@@ -1,4 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { containerRuntimeAvailable, findBinary, freePort, type Service, startLocal } from './process.js';
 
 const INSTALL_HINT =
@@ -114,4 +117,81 @@ export class LocalRedis {
   resume(): void {
     this.#child?.kill('SIGCONT');
   }
+}
+
+/**
+ * A Redis Cluster of three masters (no replicas) on loopback, as SPEC describes: three `redis-server
+ * --cluster-enabled yes` on free ports, joined by `redis-cli --cluster create`, ready once every node
+ * reports `cluster_state:ok`. Stop removes their directory.
+ */
+export class LocalRedisCluster {
+  private constructor(
+    readonly nodes: readonly LocalRedis[],
+    readonly dir: string,
+  ) {}
+
+  /** `host:port,host:port,…`, as `--redis-cluster` takes it. */
+  get spec(): string {
+    return this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
+  }
+
+  static async start(): Promise<LocalRedisCluster> {
+    const cli = findBinary('redis-cli', ['/usr/bin', '/usr/local/bin']);
+    if (!cli || !findRedisServer()) throw new Error(INSTALL_HINT);
+    const dir = mkdtempSync(join(tmpdir(), 'runonce-redis-cluster-'));
+    const nodes: LocalRedis[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const port = await freePort();
+        nodes.push(
+          await LocalRedis.start({
+            port,
+            args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir],
+          }),
+        );
+      }
+      const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+      execFileSync(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        timeout: 30_000,
+      });
+      const deadline = Date.now() + 30_000;
+      for (const n of nodes) {
+        for (;;) {
+          const info = execFileSync(cli, ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8' });
+          if (info.includes('cluster_state:ok')) break;
+          if (Date.now() > deadline) throw new Error(`redis cluster node ${n.port} not ok: ${info}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      return new LocalRedisCluster(nodes, dir);
+    } catch (e) {
+      await Promise.all(nodes.map((n) => n.stop()));
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** `redis-cli -p <port> <args>` on one node, its reply as text. */
+  cli(port: number, ...args: string[]): string {
+    const cli = findBinary('redis-cli', ['/usr/bin', '/usr/local/bin']) as string;
+    return execFileSync(cli, ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A Redis Cluster for a test run: `RUNONCE_TEST_REDIS_CLUSTER` (host:port,…) or a local one. */
+export async function provideRedisCluster(): Promise<{
+  spec: string;
+  source: 'env' | 'local';
+  stop: () => Promise<void>;
+}> {
+  const fromEnv = process.env.RUNONCE_TEST_REDIS_CLUSTER;
+  if (fromEnv) return { spec: fromEnv, source: 'env', stop: async () => {} };
+  const local = await LocalRedisCluster.start();
+  return { spec: local.spec, source: 'local', stop: () => local.stop() };
 }
