@@ -97,6 +97,17 @@ const checked =
     }
   };
 
+/** `host:port,…` for --redis-cluster: a usage error here rather than a store error after loading the backend. */
+function checkClusterNodes(v: string): string {
+  for (const node of v.split(',')) {
+    if (!/^\s*(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}\s*$/.test(node))
+      throw new UsageError(
+        `--redis-cluster takes host:port,host:port,…; ${JSON.stringify(node.trim())} is not host:port`,
+      );
+  }
+  return v;
+}
+
 function defaultDir(env: NodeJS.ProcessEnv): string {
   if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'runonce');
   return join(env.HOME || homedir(), '.local', 'state', 'runonce');
@@ -110,7 +121,7 @@ const SETTINGS = {
   ssmPrefix: { check: str, fallback: () => '/runonce' },
   table: { check: str, fallback: () => 'runonce' },
   redisUrl: { check: str, fallback: () => 'redis://127.0.0.1:6379' },
-  redisCluster: { check: str, fallback: () => undefined },
+  redisCluster: { check: checked(checkClusterNodes), fallback: () => undefined },
   // DATABASE_URL is what Django, Rails and Heroku-style hosts already set; empty counts as unset there.
   postgresUrl: { check: str, fallback: (e: Environment) => e.env.DATABASE_URL || undefined },
   postgresTable: { check: str, fallback: () => 'runonce' },

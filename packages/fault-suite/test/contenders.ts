@@ -17,7 +17,7 @@ import { type Backend, createFileBackend, RunOnce, RunOnceError } from '@runonce
 import { FaultyBackend } from '@runonce/core/testing';
 
 interface Config {
-  backend: 'file' | 'ssm' | 'dynamodb' | 'redis' | 'postgres' | 'pgbouncer' | 's3';
+  backend: 'file' | 'ssm' | 'dynamodb' | 'redis' | 'redis-cluster' | 'postgres' | 'pgbouncer' | 's3';
   bucket?: string;
   endpoint: string;
   table?: string;
@@ -39,6 +39,7 @@ const http = { requests: 0, throttled: 0 };
 function open(): Backend {
   if (c.backend === 'file') return createFileBackend({ dir: c.endpoint });
   if (c.backend === 'redis') return createRedisBackend({ url: c.endpoint });
+  if (c.backend === 'redis-cluster') return createRedisBackend({ cluster: c.endpoint });
   if (c.backend === 'postgres' || c.backend === 'pgbouncer') return createPostgresBackend({ url: c.endpoint });
   const b =
     c.backend === 'ssm'

@@ -7,6 +7,7 @@ import {
   provideDynalite,
   providePgBouncer,
   providePostgres,
+  provideRedisCluster,
   provideS3,
   provideSsm,
   type Service,
@@ -71,8 +72,17 @@ export function recordRun(
 }
 
 /** `pgbouncer` is the PostgreSQL backend through PgBouncer in transaction pooling mode. */
-export type BackendName = 'file' | 'ssm' | 'dynamodb' | 'redis' | 'postgres' | 'pgbouncer' | 's3';
-export const BACKENDS: readonly BackendName[] = ['file', 'ssm', 'dynamodb', 'redis', 'postgres', 'pgbouncer', 's3'];
+export type BackendName = 'file' | 'ssm' | 'dynamodb' | 'redis' | 'redis-cluster' | 'postgres' | 'pgbouncer' | 's3';
+export const BACKENDS: readonly BackendName[] = [
+  'file',
+  'ssm',
+  'dynamodb',
+  'redis',
+  'redis-cluster',
+  'postgres',
+  'pgbouncer',
+  's3',
+];
 
 /** A running store for one backend and the environment that points the CLI at it. */
 export interface Store {
@@ -127,6 +137,15 @@ export async function startStore(name: BackendName): Promise<Store> {
         await bouncer?.stop();
         await postgres.stop();
       },
+    };
+  }
+  if (name === 'redis-cluster') {
+    const cluster = await provideRedisCluster();
+    return {
+      name,
+      url: cluster.spec,
+      env: () => ({ RUNONCE_BACKEND: 'redis', RUNONCE_REDIS_CLUSTER: cluster.spec, RUNONCE_NAMESPACE: ns() }),
+      stop: () => cluster.stop(),
     };
   }
   if (name === 's3') {

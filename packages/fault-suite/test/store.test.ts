@@ -25,7 +25,9 @@ import { FaultProxy } from './proxy.js';
  * connections or stalls past a lease (a TCP proxy in front of the real
  * server), and Redis restarted without its data. The file backend has no
  * server and is not in this file. For `pgbouncer` the proxy sits between the
- * clients and PgBouncer (a pooler whose clients' network fails).
+ * clients and PgBouncer (a pooler whose clients' network fails). Redis Cluster
+ * is not here: its clients learn every node's own address from the cluster
+ * (MOVED, CLUSTER SLOTS), so a proxy in front of one node is bypassed.
  */
 const NETWORKED: readonly BackendName[] = ['ssm', 'dynamodb', 'redis', 'postgres', 'pgbouncer', 's3'];
 
