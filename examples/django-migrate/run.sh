@@ -11,7 +11,11 @@
 #   pnpm example django-migrate
 #
 # The store is the file backend in a temp dir unless RUNONCE_BACKEND (and its
-# settings) say otherwise.
+# settings) say otherwise. The app's own PostgreSQL keeps the state with
+#
+#   RUNONCE_BACKEND=postgres DATABASE_URL=postgres://app@db/shop pnpm example django-migrate
+#
+# (DATABASE_URL is what a Django app on such hosts already has; the pipeline runs `runonce init` once).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 hooks="$repo/examples/codedeploy/scripts"
@@ -54,6 +58,10 @@ deploy() {
   echo "${codes[*]}"
 }
 
+if [ "$RUNONCE_BACKEND" = postgres ]; then
+  echo "== pipeline, once: runonce init (creates the runonce table in the app's database)"
+  runonce init
+fi
 echo "== pipeline: runonce reset django-migrate; deployment 1 ships a broken migration"
 runonce reset django-migrate
 first=$(MIGRATE_EXIT=3 deploy)

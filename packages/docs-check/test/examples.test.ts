@@ -46,6 +46,18 @@ const stores: [string, () => NodeJS.ProcessEnv][] = [
   ['redis', () => ({ RUNONCE_BACKEND: 'redis', RUNONCE_REDIS_URL: inject('redisUrl') })],
 ];
 
+it("django-migrate keeps runonce's state in the app's own PostgreSQL (DATABASE_URL, a real server)", async () => {
+  const { code, output, ms } = await example('django-migrate', {
+    RUNONCE_BACKEND: 'postgres',
+    DATABASE_URL: inject('postgresUrl'),
+  });
+  expect(code, output).toBe(0);
+  expect(output).toMatch(/created PostgreSQL table runonce|PostgreSQL table runonce exists/);
+  expect(output).toMatch(/^ok: django-migrate ran once per deployment/m);
+  expect(output).not.toMatch(/FAIL/);
+  console.log(`example django-migrate on postgres: ${ms} ms`);
+});
+
 describe.each(stores)('every example runs as it is, on %s', (store, env) => {
   it.each(cases)('%s', async (name, evidence) => {
     const { code, output, ms } = await example(name, env());
