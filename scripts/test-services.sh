@@ -6,7 +6,9 @@
 #
 #   1. apt packages: python3 + venv (for moto), redis-server, postgresql and
 #      pgbouncer (the PostgreSQL backend; the tests start their own servers)
-#   2. moto_server in <repo>/.venv-moto (SSM and DynamoDB emulator, pinned)
+#   2. moto_server in <repo>/.venv-moto (SSM, DynamoDB and S3 emulator, pinned),
+#      and LocalStack (localstack-core, pinned) in <repo>/.venv-localstack, on a
+#      Python >= 3.13 found on the machine (PATH, then pyenv's versions)
 #   3. print what was found
 #   4. openssl (the Redis TLS test)
 #   5. qemu-user and the other architecture's C library, so the release check
@@ -19,6 +21,10 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 MOTO_VENV="${RUNONCE_MOTO_DIR:-$REPO_ROOT/.venv-moto}"
+LOCALSTACK_VERSION="${LOCALSTACK_VERSION:-2026.3.0}"
+LOCALSTACK_VENV="${RUNONCE_LOCALSTACK_DIR:-$REPO_ROOT/.venv-localstack}"
+# What localstack-core 2026.3.0 needed beside itself to start as a host process (SPEC: LocalStack).
+LOCALSTACK_PINS=("localstack-core[runtime]==$LOCALSTACK_VERSION" 'cbor2<6' 'pyopenssl>=25,<26' 'cryptography>=45.0.7,<47' service_identity)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -67,9 +73,42 @@ if [ "$installed" != "$MOTO_VERSION" ] || [ ! -x "$MOTO_VENV/bin/moto_server" ];
   "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
+# --- 2b. LocalStack in a virtualenv of its own ---------------------------------
+# localstack-core 2026.3.0 imports warnings.deprecated, new in Python 3.13: on 3.12 it does not start.
+find_python313() {
+  local c
+  for c in python3.14 python3.13 "$HOME"/.pyenv/versions/3.1[3-9]*/bin/python3 /opt/pyenv/versions/3.1[3-9]*/bin/python3; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys, venv; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then
+      command -v "$c"
+      return 0
+    fi
+  done
+  return 1
+}
+ls_installed=""
+if [ -x "$LOCALSTACK_VENV/bin/pip" ]; then
+  ls_installed="$("$LOCALSTACK_VENV/bin/pip" show localstack-core 2>/dev/null | sed -n 's/^Version: //p')"
+fi
+if [ "$ls_installed" != "$LOCALSTACK_VERSION" ]; then
+  if py313="$(find_python313)"; then
+    echo "test-services: installing localstack-core $LOCALSTACK_VERSION into $LOCALSTACK_VENV (with $py313)"
+    rm -rf "$LOCALSTACK_VENV"
+    "$py313" -m venv "$LOCALSTACK_VENV"
+    "$LOCALSTACK_VENV/bin/pip" install --quiet --disable-pip-version-check "${LOCALSTACK_PINS[@]}"
+  else
+    echo "test-services: no Python >= 3.13 here (looked on PATH and in ~/.pyenv/versions): LocalStack is not installed," >&2
+    echo "  and the tests that run SSM and S3 on it will fail. Install one (pyenv install 3.13, or your distribution's" >&2
+    echo "  python3.13 and python3.13-venv) and run this script again, or set RUNONCE_LOCALSTACK_DIR to a virtualenv" >&2
+    echo "  with localstack-core $LOCALSTACK_VERSION." >&2
+  fi
+fi
+
 # --- 3. report ---------------------------------------------------------------
 echo "test-services: moto_server  $MOTO_VENV/bin/moto_server (moto $("$MOTO_VENV/bin/pip" show moto | sed -n 's/^Version: //p'))"
 echo "test-services: redis-server $(command -v redis-server || echo /usr/bin/redis-server) ($(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'))"
+if [ -x "$LOCALSTACK_VENV/bin/python" ]; then
+  echo "test-services: localstack   $LOCALSTACK_VENV (localstack-core $("$LOCALSTACK_VENV/bin/pip" show localstack-core | sed -n 's/^Version: //p'), $("$LOCALSTACK_VENV/bin/python" --version))"
+fi
 initdb_bin="$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 || true)"
 echo "test-services: postgres     ${initdb_bin%/initdb}/postgres ($("${initdb_bin%/initdb}/postgres" --version 2>/dev/null | awk '{print $3}'))"
 echo "test-services: pgbouncer    $(command -v pgbouncer || echo /usr/sbin/pgbouncer) ($( (pgbouncer --version 2>/dev/null || /usr/sbin/pgbouncer --version) | head -1 | awk '{print $NF}'))"

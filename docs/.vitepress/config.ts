@@ -56,6 +56,7 @@ export default defineConfig({
           { text: 'Troubleshooting', link: '/troubleshooting' },
           { text: 'Releasing', link: '/releasing' },
           { text: 'Architecture', link: '/architecture' },
+          { text: 'Testing', link: '/testing' },
         ],
       },
       {

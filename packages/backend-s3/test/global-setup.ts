@@ -16,9 +16,7 @@ export default async function setup(project: TestProject) {
   const client = new S3Client({ ...awsTestClientConfig(s3.url), forcePathStyle: true });
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   client.destroy();
-  process.stderr.write(
-    `s3 for tests: ${s3.url} (${s3.source}${s3.source === 'local' ? ', moto, serial' : ''}), bucket ${bucket}\n`,
-  );
+  process.stderr.write(`s3: ${s3.label ?? s3.source} at ${s3.url}, bucket ${bucket}\n`);
   project.provide('s3Endpoint', s3.url);
   project.provide('s3Bucket', bucket);
   return () => s3.stop();

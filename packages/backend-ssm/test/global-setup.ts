@@ -10,7 +10,7 @@ declare module 'vitest' {
 /** One SSM endpoint for the run (env, LocalStack container or local moto_server); fails with an install hint if none. */
 export default async function setup(project: TestProject) {
   const ssm = await provideSsm();
-  process.stderr.write(`ssm for tests: ${ssm.url} (${ssm.source})\n`);
+  process.stderr.write(`ssm: ${ssm.label ?? ssm.source} at ${ssm.url}\n`);
   project.provide('ssmEndpoint', ssm.url);
   return () => ssm.stop();
 }

@@ -16,8 +16,21 @@ import { createSsmBackend } from '@runonce/backend-ssm';
 import { type Backend, createFileBackend, RunOnce, RunOnceError } from '@runonce/core';
 import { FaultyBackend } from '@runonce/core/testing';
 
+/** As harness.ts's BackendName; `-localstack` ones open the same backend on another server. */
+type BackendKind =
+  | 'file'
+  | 'ssm'
+  | 'ssm-localstack'
+  | 'dynamodb'
+  | 'redis'
+  | 'redis-cluster'
+  | 'postgres'
+  | 'pgbouncer'
+  | 's3'
+  | 's3-localstack';
+
 interface Config {
-  backend: 'file' | 'ssm' | 'dynamodb' | 'redis' | 'redis-cluster' | 'postgres' | 'pgbouncer' | 's3';
+  backend: BackendKind;
   bucket?: string;
   endpoint: string;
   table?: string;
@@ -42,9 +55,9 @@ function open(): Backend {
   if (c.backend === 'redis-cluster') return createRedisBackend({ cluster: c.endpoint });
   if (c.backend === 'postgres' || c.backend === 'pgbouncer') return createPostgresBackend({ url: c.endpoint });
   const b =
-    c.backend === 'ssm'
+    c.backend === 'ssm' || c.backend === 'ssm-localstack'
       ? createSsmBackend({ ...creds, endpoint: c.endpoint, prefix: c.prefix, requestTimeoutMs: 30_000 })
-      : c.backend === 's3'
+      : c.backend === 's3' || c.backend === 's3-localstack'
         ? createS3Backend({
             ...creds,
             endpoint: c.endpoint,

@@ -11,6 +11,7 @@ import {
   provideS3,
   provideSsm,
   type Service,
+  startLocalStack,
 } from '@runonce/test-servers';
 import { afterEach } from 'vitest';
 import { lines, type Run, runonce, type Spawned, start } from '../../cli/test/helpers.js';
@@ -72,7 +73,18 @@ export function recordRun(
 }
 
 /** `pgbouncer` is the PostgreSQL backend through PgBouncer in transaction pooling mode. */
-export type BackendName = 'file' | 'ssm' | 'dynamodb' | 'redis' | 'redis-cluster' | 'postgres' | 'pgbouncer' | 's3';
+/** `ssm-localstack` and `s3-localstack`: those backends on LocalStack as a host process instead of moto. */
+export type BackendName =
+  | 'file'
+  | 'ssm'
+  | 'ssm-localstack'
+  | 'dynamodb'
+  | 'redis'
+  | 'redis-cluster'
+  | 'postgres'
+  | 'pgbouncer'
+  | 's3'
+  | 's3-localstack';
 export const BACKENDS: readonly BackendName[] = [
   'file',
   'ssm',
@@ -82,6 +94,8 @@ export const BACKENDS: readonly BackendName[] = [
   'postgres',
   'pgbouncer',
   's3',
+  'ssm-localstack',
+  's3-localstack',
 ];
 
 /** A running store for one backend and the environment that points the CLI at it. */
@@ -148,8 +162,8 @@ export async function startStore(name: BackendName): Promise<Store> {
       stop: () => cluster.stop(),
     };
   }
-  if (name === 's3') {
-    const s3 = await provideS3();
+  if (name === 's3' || name === 's3-localstack') {
+    const s3 = name === 's3' ? await provideS3('moto') : await startLocalStack();
     const bucket = `runonce-faults-${Date.now().toString(36)}`;
     await createEmulatorBucket(s3.url, bucket);
     return {
@@ -170,8 +184,8 @@ export async function startStore(name: BackendName): Promise<Store> {
       stop: () => s3.stop(),
     };
   }
-  if (name === 'ssm') {
-    const ssm: Service = await provideSsm();
+  if (name === 'ssm' || name === 'ssm-localstack') {
+    const ssm: Service = name === 'ssm' ? await provideSsm('moto') : await startLocalStack();
     return {
       name,
       url: ssm.url,

@@ -100,7 +100,7 @@ interface Case {
  */
 function casesFor(backend: BackendName): Case[] {
   // moto (SSM, and S3 serving one request at a time) answers slowly under 200 contenders
-  const lease = backend === 'ssm' || backend === 's3' ? 10_000 : 2000;
+  const lease = backend.startsWith('ssm') || backend.startsWith('s3') ? 10_000 : 2000;
   const load = { processes: 4, perProcess: 50, leaseMs: lease, throttlePerTen: 0 };
   if (backend !== 'ssm' && backend !== 'dynamodb') return [load];
   return [

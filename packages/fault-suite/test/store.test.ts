@@ -29,7 +29,16 @@ import { FaultProxy } from './proxy.js';
  * is not here: its clients learn every node's own address from the cluster
  * (MOVED, CLUSTER SLOTS), so a proxy in front of one node is bypassed.
  */
-const NETWORKED: readonly BackendName[] = ['ssm', 'dynamodb', 'redis', 'postgres', 'pgbouncer', 's3'];
+const NETWORKED: readonly BackendName[] = [
+  'ssm',
+  'dynamodb',
+  'redis',
+  'postgres',
+  'pgbouncer',
+  's3',
+  'ssm-localstack',
+  's3-localstack',
+];
 
 for (const backend of NETWORKED) {
   describe(`store faults on ${backend}`, () => {

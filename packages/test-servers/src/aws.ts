@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { containerRuntimeAvailable, findBinary, freePort, type Service, startLocal } from './process.js';
@@ -29,8 +31,23 @@ const installHint = (envVar: string) =>
   `  - start a container runtime (Docker or Podman) so testcontainers can run ${LOCALSTACK_IMAGE}.\n` +
   `moto_server was looked for in $RUNONCE_MOTO_DIR/bin, ${join(REPO_ROOT, '.venv-moto/bin')} and on PATH.`;
 
-/** An SSM endpoint for a test run (see the module comment for the order). */
-export function provideSsm(): Promise<Service> {
+/** Which emulator serves a service when the tests start one: `RUNONCE_TEST_<SERVICE>_SERVER`, else moto. */
+export type AwsTestServer = 'moto' | 'localstack';
+
+function serverChoice(envVar: string, given: AwsTestServer | undefined): AwsTestServer | undefined {
+  const chosen = given ?? process.env[envVar];
+  if (chosen === undefined || chosen === '') return undefined;
+  if (chosen !== 'moto' && chosen !== 'localstack')
+    throw new Error(`${envVar} must be moto or localstack, got ${chosen}`);
+  return chosen;
+}
+
+/**
+ * An SSM endpoint for a test run (see the module comment for the order). `server` (or
+ * `RUNONCE_TEST_SSM_SERVER`) picks the local emulator: `localstack` starts LocalStack as a host process.
+ */
+export function provideSsm(server?: AwsTestServer): Promise<Service> {
+  if (serverChoice('RUNONCE_TEST_SSM_SERVER', server) === 'localstack') return startLocalStack();
   return provideAws('RUNONCE_TEST_SSM_ENDPOINT');
 }
 
@@ -51,8 +68,81 @@ export function provideMotoDynamoDb(): Promise<Service> {
  * request at a time. S3 documents conditional writes as atomic; threaded moto checks and writes without
  * a lock, so a threaded moto would test moto, not us (as for DynamoDB). Requests must be path-style.
  */
-export function provideS3(): Promise<Service> {
+export function provideS3(server?: AwsTestServer): Promise<Service> {
+  // LocalStack's S3 is its own implementation (not moto): concurrent conditional creates have one winner.
+  if (serverChoice('RUNONCE_TEST_S3_SERVER', server) === 'localstack') return startLocalStack();
   return provideAws('RUNONCE_TEST_S3_ENDPOINT', { serial: true });
+}
+
+/** The pinned LocalStack that runs without Docker (SPEC: "How tests reach real servers"). */
+export const LOCALSTACK_VERSION = '2026.3.0';
+
+export function findLocalStackPython(): string | undefined {
+  const dirs = [process.env.RUNONCE_LOCALSTACK_DIR, join(REPO_ROOT, '.venv-localstack')].filter(Boolean) as string[];
+  for (const d of dirs) if (existsSync(join(d, 'bin/python'))) return join(d, 'bin/python');
+  return undefined;
+}
+
+/**
+ * LocalStack as a host process serving SSM and S3 on a free port of 127.0.0.1, with a filesystem root
+ * of its own (the machine looks like a container to it: without OVERRIDE_IN_DOCKER=0 and its own root
+ * it would write to system directories and clear its temp directory on exit). Ready once its health
+ * endpoint reports both services; stop kills it and removes its root.
+ */
+export async function startLocalStack(): Promise<Service & { readonly version: string }> {
+  const python = findLocalStackPython();
+  if (!python)
+    throw new Error(
+      `No LocalStack for the tests: \`bash scripts/test-services.sh\` installs localstack-core ${LOCALSTACK_VERSION} into ` +
+        `${join(REPO_ROOT, '.venv-localstack')} (it needs Python >= 3.12: pyenv's, or python3.12 on PATH), ` +
+        'or set RUNONCE_LOCALSTACK_DIR to a virtualenv that has it.',
+    );
+  const port = await freePort();
+  const root = mkdtempSync(join(tmpdir(), 'runonce-localstack-'));
+  const env = {
+    PATH: process.env.PATH,
+    HOME: root,
+    GATEWAY_SERVER: 'hypercorn', // the default server ignores the host in GATEWAY_LISTEN and binds 0.0.0.0
+    GATEWAY_LISTEN: `127.0.0.1:${port}`,
+    OVERRIDE_IN_DOCKER: '0',
+    FILESYSTEM_ROOT: root,
+    DNS_ADDRESS: '0',
+    SERVICES: 'ssm,s3',
+    EAGER_SERVICE_LOADING: '1',
+    SKIP_SSL_CERT_DOWNLOAD: '1',
+    DISABLE_EVENTS: '1',
+  };
+  let started: { stop: () => Promise<void> };
+  try {
+    started = await startLocal(python, ['-m', 'localstack.runtime.main'], port, 120_000, { env, cwd: root });
+  } catch (e) {
+    rmSync(root, { recursive: true, force: true });
+    throw e;
+  }
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    await started.stop();
+    rmSync(root, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      const r = await fetch(`${url}/_localstack/health`);
+      const health = (await r.json()) as { version?: string; services?: Record<string, string> };
+      const ready = ['ssm', 's3'].every((name) => ['available', 'running'].includes(health.services?.[name] ?? ''));
+      if (ready) {
+        const version = health.version ?? LOCALSTACK_VERSION;
+        return { url, source: 'local', label: `localstack ${version} (host process)`, version, stop };
+      }
+    } catch {
+      // not answering yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`LocalStack on ${url} did not report ssm and s3 ready within 120 s`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 async function provideAws(
@@ -67,7 +157,7 @@ async function provideAws(
 
   if (findMotoServer()) {
     const moto = await startMoto(options);
-    return { url: moto.url, source: 'local', stop: moto.stop };
+    return { url: moto.url, source: 'local', label: moto.label, stop: moto.stop };
   }
   throw new Error(installHint(envVar));
 }
@@ -121,7 +211,7 @@ const SERIAL_MOTO = [
  */
 export async function startMoto(
   options: { serial?: boolean } = {},
-): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
+): Promise<{ url: string; port: number; label: string; stop: () => Promise<void> }> {
   const binary = findMotoServer();
   if (!binary) throw new Error(installHint('RUNONCE_TEST_SSM_ENDPOINT'));
   const port = await freePort();
@@ -130,7 +220,15 @@ export async function startMoto(
     ? [existsSync(venvPython) ? venvPython : 'python3', ['-c', SERIAL_MOTO, '127.0.0.1', String(port)]]
     : [binary, ['-H', '127.0.0.1', '-p', String(port)]];
   const { stop } = await startLocal(command, args, port, 60_000);
-  return { url: `http://127.0.0.1:${port}`, port, stop };
+  const python = existsSync(venvPython) ? venvPython : 'python3';
+  let version = '?';
+  try {
+    version = execFileSync(python, ['-c', 'import moto; print(moto.__version__)'], { encoding: 'utf8' }).trim();
+  } catch {
+    // the label only
+  }
+  const label = `moto ${version} (host process${options.serial ? ', one request at a time' : ''})`;
+  return { url: `http://127.0.0.1:${port}`, port, label, stop };
 }
 
 async function tryLocalStack(): Promise<Service | undefined> {

@@ -9,6 +9,8 @@ export interface Service {
   readonly url: string;
   /** Where it came from: the environment, a container, or a local binary. */
   readonly source: 'env' | 'container' | 'local';
+  /** What served it, for the run's log (`localstack 2026.3.0 (host process)`), where known. */
+  readonly label?: string;
   stop(): Promise<void>;
 }
 
