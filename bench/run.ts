@@ -15,7 +15,8 @@
  *   parts/calls.ts       backend calls per operation, every backend
  *   ssm-calls.ts         SSM API requests per operation (child process)
  *   redis-lock.ts        Redis lock throughput vs redis-semaphore and redlock (child process)
- *   parts/waiters.ts     winner's done → last waiter's exit, 50 waiter processes
+ *   parts/waiters.ts     winner's done → last waiter's exit, 50 waiter processes, woken by the store's
+ *                        watch, against the same waiters polling only
  *
  * Servers: moto (SSM), dynalite (DynamoDB), redis-server, from
  * @runonce/test-servers (`bash scripts/test-services.sh` installs moto and
@@ -277,6 +278,11 @@ try {
   }
 
   await part('waiters', async () => {
+    // the baseline first: the same file backend without its watch, so every waiter only polls
+    results.waitersPollOnly = await waiters(
+      { cli: CLI, waiters: num('waiters'), holdMs: num('hold'), pollOnly: true },
+      log,
+    );
     results.waiters = await waiters({ cli: CLI, waiters: num('waiters'), holdMs: num('hold') }, log);
   });
 

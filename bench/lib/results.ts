@@ -33,4 +33,6 @@ export interface BenchResults {
   ssmSdk?: SsmSdkRow[];
   lock?: { seconds: number; contenders: number; results: LockRow[] };
   waiters?: WaitersResult;
+  /** The same waiters on the file backend without its watch (polls only): the baseline of `waiters`. */
+  waitersPollOnly?: WaitersResult;
 }

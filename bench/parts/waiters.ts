@@ -8,9 +8,10 @@
  * 5 s cap, so the poll interval reached at that point bounds the latency.
  * The waiters' command is `false`: a waiter that ran it would exit 1.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FileBackend, RunOnce } from '@runonce/core';
 import { start } from '../lib/proc.ts';
 import { sleep } from '../lib/stats.ts';
@@ -19,6 +20,8 @@ export interface WaitersOptions {
   cli: string;
   waiters: number;
   holdMs: number;
+  /** The baseline: the same file backend without its watch (bench/parts/poll-only-backend.mjs), so waiters only poll. */
+  pollOnly?: boolean;
 }
 
 export interface WaitersResult {
@@ -36,6 +39,10 @@ export async function waiters(o: WaitersOptions, log: (line: string) => void): P
   const backend = new FileBackend({ dir });
   const engine = new RunOnce({ backend, namespace, owner: 'bench-holder' });
   const env = { ...process.env, RUNONCE_FILE_DIR: dir, RUNONCE_NAMESPACE: namespace, NO_COLOR: '1' };
+  const config = join(dir, 'poll-only.json');
+  const pollOnly = fileURLToPath(new URL('./poll-only-backend.mjs', import.meta.url));
+  writeFileSync(config, JSON.stringify({ backend: pollOnly, backendOptions: { dir } }));
+  const backendArgs = o.pollOnly ? ['--config', config] : ['--backend', 'file'];
   let doneAt = Number.NaN;
   engine.on('done', () => {
     doneAt = performance.now();
@@ -59,7 +66,7 @@ export async function waiters(o: WaitersOptions, log: (line: string) => void): P
     );
     await claimedP;
     const procs = Array.from({ length: o.waiters }, () =>
-      start(process.execPath, [o.cli, 'exec', 'migrate', '--backend', 'file', '--', 'false'], env),
+      start(process.execPath, [o.cli, 'exec', 'migrate', ...backendArgs, '--', 'false'], env),
     );
     await Promise.all(procs.map((p) => p.stderrMatch(/waiting for/)));
     log(

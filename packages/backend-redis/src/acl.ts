@@ -20,13 +20,17 @@ export const REDIS_COMMANDS = [
   'scan',
   'eval',
   'evalsha',
+  // wake-ups: the scripts PUBLISH on the record's own name; a waiter SUBSCRIBEs to it
+  'publish',
+  'subscribe',
+  'unsubscribe',
 ] as const;
 
 /**
  * An ACL rule (Redis ≥ 6) giving a user exactly what the backend needs, on
  * keys under its prefix only, e.g. for `ACL SETUSER` or a users.acl file:
  *
- *   user runonce on >PASSWORD resetkeys ~runonce:* resetchannels -@all +hello +auth …
+ *   user runonce on >PASSWORD resetkeys ~runonce:* resetchannels &runonce:* -@all +hello +auth …
  *
  * SCAN is keyspace-wide by nature: it lists names (not values) of other keys
  * that match the prefix pattern, which is why list() filters and the pattern
@@ -37,5 +41,5 @@ export function redisAcl(options: { user?: string; password?: string; keyPrefix?
   const password = options.password ?? 'PASSWORD';
   const prefix = options.keyPrefix ?? 'runonce';
   const commands = REDIS_COMMANDS.map((c) => `+${c}`).join(' ');
-  return `user ${user} on >${password} resetkeys ~${prefix}:* resetchannels -@all ${commands}`;
+  return `user ${user} on >${password} resetkeys ~${prefix}:* resetchannels &${prefix}:* -@all ${commands}`;
 }

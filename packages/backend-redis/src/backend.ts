@@ -90,6 +90,7 @@ const CREATE = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[1] .. ':v', 1)
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
 `;
 
@@ -98,6 +99,7 @@ const WRITE = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local v = redis.call('HINCRBY', KEYS[1], ARGV[1] .. ':v', 1)
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
 return v
 `;
 
@@ -119,6 +121,7 @@ for _, f in ipairs(fields) do
   if i and i <= floor then redis.call('HDEL', KEYS[1], f, f .. ':v') end
 end
 if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
 `;
 
@@ -190,6 +193,9 @@ export class RedisBackend implements Backend {
   readonly #where: string;
   #closed = false;
   #lastError: Error | undefined;
+  /** The second connection waiters' watches share (subscriber mode), made on the first watch. */
+  #subscriber: Redis | Cluster | undefined;
+  readonly #watchers = new Map<string, Set<() => void>>();
 
   /** Give `client` to share a connection you manage (close() then leaves it open); it needs the options of `redisClientOptions` to fail fast. */
   constructor(options: RedisBackendOptions = {}, client?: Redis | Cluster) {
@@ -277,12 +283,80 @@ export class RedisBackend implements Backend {
   async remove(key: RecordKey): Promise<void> {
     const id = this.#key(key);
     await this.#call('remove', () => this.#client.del(id));
+    await this.#call('remove', () => this.#client.publish(id, 'removed'));
   }
 
   async removeSlot(key: RecordKey, index: number): Promise<void> {
     checkSlotIndex(index);
     const id = this.#key(key);
     await this.#call('removeSlot', () => this.#client.hdel(id, String(index), `${index}:v`));
+    await this.#call('removeSlot', () => this.#client.publish(id, 'removed'));
+  }
+
+  /**
+   * Every create and write PUBLISHes the slot on the record's own name (inside its script); a watch
+   * SUBSCRIBEs to it on a second connection that all watches of this backend share. Resolves on the
+   * next message; rejects if that connection cannot subscribe (the waiter then polls).
+   */
+  watch(key: RecordKey, signal: AbortSignal): Promise<void> {
+    const id = this.#key(key);
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted || this.#closed) return resolve();
+      let set = this.#watchers.get(id);
+      const fresh = set === undefined;
+      if (!set) {
+        set = new Set();
+        this.#watchers.set(id, set);
+      }
+      const wake = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.#watchers.get(id)?.delete(wake);
+        this.#unsubscribeLater(id);
+        resolve();
+      };
+      set.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (fresh)
+        this.#subscriberClient()
+          .subscribe(id)
+          .catch((e: unknown) => {
+            this.#watchers.delete(id);
+            signal.removeEventListener('abort', onAbort);
+            reject(mapRedisError(e, `watch at ${this.#where}`));
+          });
+    });
+  }
+
+  #subscriberClient(): Redis | Cluster {
+    if (!this.#subscriber) {
+      // duplicate() has one signature per client class; either gives a client like this one
+      const sub: Redis | Cluster =
+        this.#client instanceof Cluster ? this.#client.duplicate() : (this.#client as Redis).duplicate();
+      sub.on('error', () => {}); // the polls go on; the next watch reports it
+      sub.on('message', (channel: string) => {
+        const set = this.#watchers.get(channel);
+        if (!set) return;
+        this.#watchers.set(channel, new Set());
+        for (const wake of set) wake();
+        this.#unsubscribeLater(channel);
+      });
+      this.#subscriber = sub;
+      return sub;
+    }
+    return this.#subscriber;
+  }
+
+  /** A waiter re-arms right after it wakes: keep the channel a moment, drop it when nobody came back. */
+  #unsubscribeLater(channel: string): void {
+    setTimeout(() => {
+      if (this.#watchers.get(channel)?.size === 0) {
+        this.#watchers.delete(channel);
+        this.#subscriber?.unsubscribe(channel).catch(() => {});
+      }
+    }, 1000).unref();
   }
 
   /**
@@ -322,6 +396,9 @@ export class RedisBackend implements Backend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const set of this.#watchers.values()) for (const wake of set) wake();
+    this.#watchers.clear();
+    this.#subscriber?.disconnect();
     if (!this.#ownsClient) return;
     try {
       if (this.#client.status === 'ready') await this.#client.quit();

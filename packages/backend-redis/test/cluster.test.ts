@@ -14,6 +14,7 @@ defineContractSuite({
   name: 'redis cluster (3 masters)',
   backend: async () => createRedisBackend(options),
   createNext: true,
+  watch: true,
   spawn: { module: new URL('../dist/index.js', import.meta.url).href, exportName: 'createRedisBackend', options },
   unreachable: async () => createRedisBackend({ cluster: '127.0.0.1:1', connectTimeoutMs: 500 }),
 });

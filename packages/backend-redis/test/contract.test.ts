@@ -12,6 +12,7 @@ defineContractSuite({
   name: 'redis',
   backend: async () => createRedisBackend(options),
   createNext: true,
+  watch: true,
   spawn: { module: new URL('../dist/index.js', import.meta.url).href, exportName: 'createRedisBackend', options },
   unreachable: async () => createRedisBackend({ url: `redis://127.0.0.1:${closedPort}` }),
 });

@@ -16,3 +16,4 @@ export {
   type SuiteContext,
 } from './target.js';
 export { versions } from './versions.js';
+export { watch } from './watch.js';

@@ -26,6 +26,8 @@ export interface ContractTarget {
   readonly unreachable?: () => Promise<Backend>;
   /** The backend implements the optional `createNext` (checked; its tests run only then). */
   readonly createNext?: boolean;
+  /** The backend implements the optional `watch` (checked; its tests run only then). */
+  readonly watch?: boolean;
   /** Contenders in the create race. Default 200. */
   readonly raceSize?: number;
 }

@@ -19,5 +19,6 @@ defineContractSuite({
   name: 'file',
   backend: async () => createFileBackend({ dir }),
   spawn: { module: '@runonce/core', exportName: 'createFileBackend', options: { dir } },
+  watch: true,
   unreachable: async () => createFileBackend({ dir: join(root, 'not-a-directory', 'state') }),
 });

@@ -69,6 +69,13 @@ export interface Backend {
    */
   init?(): Promise<string>;
   /**
+   * Optional: resolves at the first change of the record after the call (a create, write or removal,
+   * by anyone), and at once when `signal` aborts. A hint, never the truth: a waiter wakes on it or on its
+   * jittered poll, whichever comes first, and always re-reads; a notification that is lost only delays
+   * it to the next poll. Rejects when the store cannot notify now (the waiter then only polls).
+   */
+  watch?(key: RecordKey, signal: AbortSignal): Promise<void>;
+  /**
    * Optional: the permissions this backend needs, as text to paste (an IAM
    * policy, an ACL rule). `runonce doctor` prints it.
    */

@@ -24,7 +24,7 @@ import type {
   TaskContext,
   TaskStatus,
 } from './types.js';
-import { Waiter } from './waiter.js';
+import { Waiter, watchOf } from './waiter.js';
 
 export type * from './types.js';
 
@@ -79,115 +79,135 @@ export class RunOnce {
     const key: RecordKey = [this.namespace, task, scope];
     const where = `${this.namespace}/${task}/${scope}`;
     const base = { namespace: this.namespace, task, scope };
-    const wait = new Waiter(this.#clock, this.#random, o.waitTimeoutMs, `${task} (scope ${scope})`);
+    const wait = new Waiter(
+      this.#clock,
+      this.#random,
+      o.waitTimeoutMs,
+      `${task} (scope ${scope})`,
+      watchOf(this.#backend, key),
+    );
 
     // The latest attempt this instance has seen, to notice a store that forgot it.
     let seen: Attempt | undefined;
-    for (;;) {
-      if (o.signal?.aborted)
-        throw new InterruptedError(`interrupted before claiming ${task}`, { cause: o.signal.reason });
-      const view = viewScope((await readRecord(this.#ctx, key, wait)).map((s) => decodeAttempt(s, where)));
-      const { latest } = view;
-      if (!view.done && seen && (!latest || (latest.attempt === seen.attempt && latest.version < seen.version))) {
-        // Versions only grow and attempts are never deleted while a scope is in use: the store lost
-        // data (restarted without persistence, or someone deleted the record). Running the task
-        // again on that could repeat work that was done; say so and run nothing.
-        throw new CorruptStateError(
-          `${where}: state lost: attempt ${seen.attempt} (${seen.state} on ${seen.owner}) is gone from the store, or was written again from scratch; not running the task. Was the store restarted without persistence? Check whether the task ran, then run it again (or \`runonce reset\`)`,
-        );
-      }
-      if (latest) seen = latest;
+    try {
+      for (;;) {
+        if (o.signal?.aborted)
+          throw new InterruptedError(`interrupted before claiming ${task}`, { cause: o.signal.reason });
+        const view = viewScope((await readRecord(this.#ctx, key, wait)).map((s) => decodeAttempt(s, where)));
+        const { latest } = view;
+        if (!view.done && seen && (!latest || (latest.attempt === seen.attempt && latest.version < seen.version))) {
+          // Versions only grow and attempts are never deleted while a scope is in use: the store lost
+          // data (restarted without persistence, or someone deleted the record). Running the task
+          // again on that could repeat work that was done; say so and run nothing.
+          throw new CorruptStateError(
+            `${where}: state lost: attempt ${seen.attempt} (${seen.state} on ${seen.owner}) is gone from the store, or was written again from scratch; not running the task. Was the store restarted without persistence? Check whether the task ran, then run it again (or \`runonce reset\`)`,
+          );
+        }
+        if (latest) seen = latest;
 
-      // SPEC's table, in decide.ts; what follows carries out its answer.
-      const unchanged = latest?.state === AttemptState.running ? wait.staleFor(latest) : 0;
-      const decision = decide(view, unchanged, o);
-      if (decision.action === 'skip' && decision.reason === 'done') {
-        wait.ended(this.#events, { task, scope }, 'done');
-        const d = decision.attempt;
-        this.#events.emit('skipped', {
-          task,
-          scope,
-          reason: 'done',
-          attempt: d.attempt,
-          owner: d.owner,
-          finishedAt: d.finishedAt,
-        });
-        return { ...base, state: 'done', ranHere: false, attempt: d.attempt, owner: d.owner, finishedAt: d.finishedAt };
-      }
-      if (decision.action === 'skip') {
-        const { attempt, owner } = decision.attempt;
-        this.#events.emit('skipped', { task, scope, reason: 'busy', attempt, owner });
-        return { ...base, state: 'running', ranHere: false, attempt, owner };
-      }
-      if (decision.action === 'busy') {
-        const { attempt, owner } = decision.attempt;
-        throw new BusyError(`${task} (scope ${scope}) is running on ${owner} (attempt ${attempt})`, { owner, attempt });
-      }
-      if (decision.action === 'wait') {
-        await wait.pollWhileHeld(this.#events, { task, scope }, decision.attempt, o.signal);
-        continue;
-      }
-      if (decision.action === 'fail' && decision.reason === 'failed') {
-        wait.ended(this.#events, { task, scope }, 'failed');
-        throw failedElsewhere(task, scope, decision.attempt, decision.failures);
-      }
-      if (decision.action === 'fail') {
-        const last = decision.attempt;
-        throw new TaskFailedError(
-          `${task} (scope ${scope}) was interrupted or crashed ${decision.takeovers} times (max takeovers ${o.maxTakeovers}); last on ${last.owner}`,
-          {
+        // SPEC's table, in decide.ts; what follows carries out its answer.
+        const unchanged = latest?.state === AttemptState.running ? wait.staleFor(latest) : 0;
+        const decision = decide(view, unchanged, o);
+        if (decision.action === 'skip' && decision.reason === 'done') {
+          wait.ended(this.#events, { task, scope }, 'done');
+          const d = decision.attempt;
+          this.#events.emit('skipped', {
             task,
             scope,
-            attempt: last.attempt,
-            owner: last.owner,
-            error: last.reason,
+            reason: 'done',
+            attempt: d.attempt,
+            owner: d.owner,
+            finishedAt: d.finishedAt,
+          });
+          return {
+            ...base,
+            state: 'done',
             ranHere: false,
-            kind: 'takeovers',
-          },
-        );
-      }
-      const { attempt, takeover } = decision;
+            attempt: d.attempt,
+            owner: d.owner,
+            finishedAt: d.finishedAt,
+          };
+        }
+        if (decision.action === 'skip') {
+          const { attempt, owner } = decision.attempt;
+          this.#events.emit('skipped', { task, scope, reason: 'busy', attempt, owner });
+          return { ...base, state: 'running', ranHere: false, attempt, owner };
+        }
+        if (decision.action === 'busy') {
+          const { attempt, owner } = decision.attempt;
+          throw new BusyError(`${task} (scope ${scope}) is running on ${owner} (attempt ${attempt})`, {
+            owner,
+            attempt,
+          });
+        }
+        if (decision.action === 'wait') {
+          await wait.pollWhileHeld(this.#events, { task, scope }, decision.attempt, o.signal);
+          continue;
+        }
+        if (decision.action === 'fail' && decision.reason === 'failed') {
+          wait.ended(this.#events, { task, scope }, 'failed');
+          throw failedElsewhere(task, scope, decision.attempt, decision.failures);
+        }
+        if (decision.action === 'fail') {
+          const last = decision.attempt;
+          throw new TaskFailedError(
+            `${task} (scope ${scope}) was interrupted or crashed ${decision.takeovers} times (max takeovers ${o.maxTakeovers}); last on ${last.owner}`,
+            {
+              task,
+              scope,
+              attempt: last.attempt,
+              owner: last.owner,
+              error: last.reason,
+              ranHere: false,
+              kind: 'takeovers',
+            },
+          );
+        }
+        const { attempt, takeover } = decision;
 
-      const startedAt = nowIso(this.#ctx);
-      const value = encodeAttempt({ state: AttemptState.running, owner: this.owner, startedAt, leaseMs: o.leaseMs });
-      const sentAt = this.#clock.monotonic();
-      const created = await this.#backend.create(key, attempt, value);
-      if (!created.won) continue; // someone else claimed it first: look again at once
-      if (takeover) {
-        const late = await this.#afterTakeover(key, where, attempt, takeover);
-        if (late === 'finished') {
-          // Our claim raced the old owner's last write; its outcome stands, our claim is void.
-          await this.#backend.removeSlot(key, attempt);
-          continue;
+        const startedAt = nowIso(this.#ctx);
+        const value = encodeAttempt({ state: AttemptState.running, owner: this.owner, startedAt, leaseMs: o.leaseMs });
+        const sentAt = this.#clock.monotonic();
+        const created = await this.#backend.create(key, attempt, value);
+        if (!created.won) continue; // someone else claimed it first: look again at once
+        if (takeover) {
+          const late = await this.#afterTakeover(key, where, attempt, takeover);
+          if (late === 'finished') {
+            // Our claim raced the old owner's last write; its outcome stands, our claim is void.
+            await this.#backend.removeSlot(key, attempt);
+            continue;
+          }
+          if (late === 'superseded') {
+            // So slow that a later instance already took over from us: we never started.
+            const reason = 'superseded before it started';
+            const finishedAt = nowIso(this.#ctx);
+            await this.#backend.write(key, attempt, { ...value, state: AttemptState.abandoned, reason, finishedAt });
+            continue;
+          }
         }
-        if (late === 'superseded') {
-          // So slow that a later instance already took over from us: we never started.
-          const reason = 'superseded before it started';
-          const finishedAt = nowIso(this.#ctx);
-          await this.#backend.write(key, attempt, { ...value, state: AttemptState.abandoned, reason, finishedAt });
-          continue;
+        wait.ended(this.#events, { task, scope }, 'claimed');
+        this.#events.emit('claimed', { task, scope, attempt, owner: this.owner, takeover: takeover !== undefined });
+        if (takeover) {
+          this.#events.emit('takeover', {
+            task,
+            scope,
+            attempt,
+            previous: { attempt: takeover.attempt, owner: takeover.owner, state: takeover.state },
+          });
         }
-      }
-      wait.ended(this.#events, { task, scope }, 'claimed');
-      this.#events.emit('claimed', { task, scope, attempt, owner: this.owner, takeover: takeover !== undefined });
-      if (takeover) {
-        this.#events.emit('takeover', {
-          task,
-          scope,
+        return this.#execute(fn, {
+          key,
+          where: { task, scope },
           attempt,
-          previous: { attempt: takeover.attempt, owner: takeover.owner, state: takeover.state },
+          value,
+          version: created.version,
+          sentAt,
+          o,
+          startedAt,
         });
       }
-      return this.#execute(fn, {
-        key,
-        where: { task, scope },
-        attempt,
-        value,
-        version: created.version,
-        sentAt,
-        o,
-        startedAt,
-      });
+    } finally {
+      wait.dispose();
     }
   }
 

@@ -7,7 +7,7 @@ import { Lease, Renewals, stopMarginMs } from './lease.js';
 import { parseDuration, validateName } from './names.js';
 import { DEFAULTS, leaseOf, stopGraceOf } from './options.js';
 import type { LockContext, LockHandle, LockOptions, LockOutcome } from './types.js';
-import { Waiter } from './waiter.js';
+import { Waiter, watchOf } from './waiter.js';
 
 /** The segment that keeps locks apart from tasks (no task can be named `_lock`). */
 export const LOCK_SEGMENT = '_lock';
@@ -33,95 +33,100 @@ export async function acquireLock(
     ctx.random,
     parseDuration(options.waitTimeout ?? DEFAULTS.waitTimeout, 'wait timeout'),
     `lock ${name}`,
+    watchOf(ctx.backend, key),
   );
   const where = { task: name, scope: LOCK_SEGMENT, lock: true };
   const createNext = ctx.backend.createNext?.bind(ctx.backend);
   // The token this engine released last: if nobody took the lock since, the
   // next one is free, and a backend with createNext checks that as it creates.
   let guess = createNext ? releasedTokens.get(name) : undefined;
-  for (;;) {
-    if (options.signal?.aborted) throw new InterruptedError(`interrupted before acquiring lock ${name}`);
-    let token: number;
-    let slots: Slot[] = [];
-    let takeover = false;
-    if (guess !== undefined) {
-      token = guess + 1;
-      guess = undefined;
-    } else {
-      slots = await readRecord(ctx, key, wait);
-      const latest = slots.at(-1);
-      const holder = latest && decodeLockSlot(latest, `${ctx.namespace}/lock/${name}`);
-      if (holder?.held && wait.staleFor(holder) < holder.trustMs) {
-        if (onBusy === 'skip') return undefined;
-        if (onBusy === 'fail') {
-          throw new BusyError(`lock ${name} is held by ${holder.owner} (token ${holder.attempt})`, holder);
+  try {
+    for (;;) {
+      if (options.signal?.aborted) throw new InterruptedError(`interrupted before acquiring lock ${name}`);
+      let token: number;
+      let slots: Slot[] = [];
+      let takeover = false;
+      if (guess !== undefined) {
+        token = guess + 1;
+        guess = undefined;
+      } else {
+        slots = await readRecord(ctx, key, wait);
+        const latest = slots.at(-1);
+        const holder = latest && decodeLockSlot(latest, `${ctx.namespace}/lock/${name}`);
+        if (holder?.held && wait.staleFor(holder) < holder.trustMs) {
+          if (onBusy === 'skip') return undefined;
+          if (onBusy === 'fail') {
+            throw new BusyError(`lock ${name} is held by ${holder.owner} (token ${holder.attempt})`, holder);
+          }
+          await wait.pollWhileHeld(ctx.events, where, holder, options.signal);
+          continue;
         }
-        await wait.pollWhileHeld(ctx.events, where, holder, options.signal);
-        continue;
+        token = (latest?.index ?? 0) + 1;
+        takeover = holder?.held === true;
       }
-      token = (latest?.index ?? 0) + 1;
-      takeover = holder?.held === true;
+      const value: JsonObject = {
+        v: 1,
+        state: LockState.held,
+        owner: ctx.owner,
+        startedAt: nowIso(ctx),
+        leaseMs,
+      };
+      const sentAt = ctx.clock.monotonic();
+      const created = createNext
+        ? await createNext(key, token, value, LOCK_HISTORY)
+        : await ctx.backend.create(key, token, value);
+      if (!created.won) continue;
+      releasedTokens.delete(name);
+      ctx.events.emit('claimed', { ...where, attempt: token, owner: ctx.owner, takeover });
+      const lease = new Lease({
+        backend: ctx.backend,
+        clock: ctx.clock,
+        key,
+        index: token,
+        value,
+        version: created.version,
+        leaseMs,
+        claimedAt: sentAt,
+        stopGraceMs,
+        onHeartbeat: (version) => ctx.events.emit('heartbeat', { ...where, attempt: token, version }),
+        onRenewed: (stopBy) => deadline.renewed(stopBy),
+        onLost: (reason) => ctx.events.emit('lost', { ...where, attempt: token, reason }),
+      });
+      const deadline = new Renewals();
+      lease.start();
+      if (lease.lost) throw lease.lost;
+      let released = false;
+      return {
+        name,
+        fencingToken: token,
+        signal: lease.signal,
+        get stopBy() {
+          return lease.stopBy;
+        },
+        onRenew: (listener) => deadline.onRenew(listener),
+        announceStop: (withinMs = stopGraceMs + stopMarginMs(leaseMs)) => lease.announceStop(withinMs),
+        release: async () => {
+          if (released) return;
+          released = true;
+          await lease.finish({ ...value, state: LockState.released, releasedAt: nowIso(ctx) });
+          if (createNext) {
+            releasedTokens.set(name, token);
+            return;
+          }
+          // Older holders' slots are history (createNext drops them as it goes). Prune
+          // them in batches, not on every release: one round trip less per cycle. Only
+          // slots LOCK_HISTORY below ours go, so a contender that read long ago and
+          // creates late finds its index taken rather than free; the newest stays, so
+          // tokens keep increasing.
+          const old = slots.filter((s) => s.index <= token - LOCK_HISTORY);
+          if (old.length >= LOCK_HISTORY) {
+            await Promise.all(old.map((s) => ctx.backend.removeSlot(key, s.index).catch(() => {})));
+          }
+        },
+      };
     }
-    const value: JsonObject = {
-      v: 1,
-      state: LockState.held,
-      owner: ctx.owner,
-      startedAt: nowIso(ctx),
-      leaseMs,
-    };
-    const sentAt = ctx.clock.monotonic();
-    const created = createNext
-      ? await createNext(key, token, value, LOCK_HISTORY)
-      : await ctx.backend.create(key, token, value);
-    if (!created.won) continue;
-    releasedTokens.delete(name);
-    ctx.events.emit('claimed', { ...where, attempt: token, owner: ctx.owner, takeover });
-    const lease = new Lease({
-      backend: ctx.backend,
-      clock: ctx.clock,
-      key,
-      index: token,
-      value,
-      version: created.version,
-      leaseMs,
-      claimedAt: sentAt,
-      stopGraceMs,
-      onHeartbeat: (version) => ctx.events.emit('heartbeat', { ...where, attempt: token, version }),
-      onRenewed: (stopBy) => deadline.renewed(stopBy),
-      onLost: (reason) => ctx.events.emit('lost', { ...where, attempt: token, reason }),
-    });
-    const deadline = new Renewals();
-    lease.start();
-    if (lease.lost) throw lease.lost;
-    let released = false;
-    return {
-      name,
-      fencingToken: token,
-      signal: lease.signal,
-      get stopBy() {
-        return lease.stopBy;
-      },
-      onRenew: (listener) => deadline.onRenew(listener),
-      announceStop: (withinMs = stopGraceMs + stopMarginMs(leaseMs)) => lease.announceStop(withinMs),
-      release: async () => {
-        if (released) return;
-        released = true;
-        await lease.finish({ ...value, state: LockState.released, releasedAt: nowIso(ctx) });
-        if (createNext) {
-          releasedTokens.set(name, token);
-          return;
-        }
-        // Older holders' slots are history (createNext drops them as it goes). Prune
-        // them in batches, not on every release: one round trip less per cycle. Only
-        // slots LOCK_HISTORY below ours go, so a contender that read long ago and
-        // creates late finds its index taken rather than free; the newest stays, so
-        // tokens keep increasing.
-        const old = slots.filter((s) => s.index <= token - LOCK_HISTORY);
-        if (old.length >= LOCK_HISTORY) {
-          await Promise.all(old.map((s) => ctx.backend.removeSlot(key, s.index).catch(() => {})));
-        }
-      },
-    };
+  } finally {
+    wait.dispose();
   }
 }
 

@@ -222,6 +222,34 @@ export class FileBackend implements Backend {
     return existed ? `state directory ${this.dir} exists; nothing to do` : `created state directory ${this.dir} (0700)`;
   }
 
+  /**
+   * `fs.watch` (inotify on Linux) on the record's slot directory: every create and write ends in a
+   * rename or link there. Rejects where the directory cannot be watched (it does not exist yet, the
+   * inotify limit is reached, a file system without notifications): the waiter then only polls.
+   */
+  watch(key: RecordKey, signal: AbortSignal): Promise<void> {
+    const dir = this.#slotsDir(key);
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return resolve();
+      let watcher: import('node:fs').FSWatcher;
+      try {
+        watcher = process.getBuiltinModule('node:fs').watch(dir, { persistent: false });
+      } catch (e) {
+        return reject(e);
+      }
+      const end = (error?: unknown) => {
+        watcher.close();
+        signal.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onAbort = () => end();
+      watcher.once('change', () => end());
+      watcher.once('error', (e) => end(e));
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   describePermissions(): string {
     return `permissions: the user running runonce needs read/write on ${this.dir} (created 0700; files 0600). Share it between users with a group-owned directory.`;
   }
