@@ -284,6 +284,9 @@ try {
       log,
     );
     results.waiters = await waiters({ cli: CLI, waiters: num('waiters'), holdMs: num('hold') }, log);
+    const onRedis = { cli: CLI, waiters: num('waiters'), holdMs: num('hold'), redisUrl: redis.url };
+    results.waitersRedisPollOnly = await waiters({ ...onRedis, pollOnly: true }, log);
+    results.waitersRedis = await waiters(onRedis, log);
   });
 
   await part('Redis lock throughput', () => {

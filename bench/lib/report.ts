@@ -153,15 +153,20 @@ export function ratioRows(r: BenchResults): Row[] {
       }
     }
   }
-  if (r.waiters) {
-    const w = r.waiters;
+  const waiterRuns = [
+    [r.waiters, r.waitersPollOnly],
+    [r.waitersRedis, r.waitersRedisPollOnly],
+  ] as const;
+  for (const [w, base] of waiterRuns) {
+    if (!w) continue;
     const bound = pollPauseInProgress(w.waitedMs) * 1.25;
     const lat = w.latenciesMs;
-    const polled = r.waitersPollOnly?.latenciesMs;
-    const p = (l: number[]) => `${ms(quantile(l, 0.5))} / ${ms(quantile(l, 0.95))} / ${ms(Math.max(...l))}`;
+    const polled = base?.latenciesMs;
+    const p = (l: readonly number[]) => `${ms(quantile(l, 0.5))} / ${ms(quantile(l, 0.95))} / ${ms(Math.max(...l))}`;
+    const how = w.store === 'redis' ? 'PUBLISH' : 'fs.watch';
     rows.push({
-      section: `${w.waiters} waiters (one process each, file backend), after waiting ${s(w.waitedMs)}`,
-      measure: "winner's done → waiter exit: p50 / p95 / last (woken by fs.watch; baseline: polling only)",
+      section: `${w.waiters} waiters (one process each, ${w.store ?? 'file'} backend), after waiting ${s(w.waitedMs)}`,
+      measure: `winner's done → waiter exit: p50 / p95 / last (woken by ${how}; baseline: polling only)`,
       runonce: p(lat),
       baseline: polled ? p(polled) : `poll pause ≤ ${ms(bound)}`,
       ratio: ratio(Math.max(...lat), polled ? Math.max(...polled) : bound),
@@ -422,18 +427,15 @@ export function markdownReport(r: BenchResults): string {
         'Goal: the last waiter out within 1 s of the done write.',
       ].join('\n'),
     );
-    const polled = r.waitersPollOnly?.latenciesMs;
-    if (polled) {
-      parts.push(
-        mdTable(
-          ['waiters', 'p50', 'p95', 'last'],
-          [
-            ['polling only (baseline)', ms(quantile(polled, 0.5)), ms(quantile(polled, 0.95)), ms(Math.max(...polled))],
-            ['woken by the store', ms(quantile(lat, 0.5)), ms(quantile(lat, 0.95)), ms(Math.max(...lat))],
-          ],
-        ),
-      );
-    }
+    const table: string[][] = [];
+    const row = (label: string, l: readonly number[] | undefined) => {
+      if (l) table.push([label, ms(quantile(l, 0.5)), ms(quantile(l, 0.95)), ms(Math.max(...l))]);
+    };
+    row('file, polling only (baseline)', r.waitersPollOnly?.latenciesMs);
+    row('file, woken by fs.watch', lat);
+    row('redis, polling only (baseline)', r.waitersRedisPollOnly?.latenciesMs);
+    row('redis, woken by PUBLISH', r.waitersRedis?.latenciesMs);
+    if (table.length > 1) parts.push(mdTable(['waiters', 'p50', 'p95', 'last'], table));
     parts.push(
       mdTable(
         ['p10', 'p50', 'p90', 'p95', 'last'],

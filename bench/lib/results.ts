@@ -35,4 +35,7 @@ export interface BenchResults {
   waiters?: WaitersResult;
   /** The same waiters on the file backend without its watch (polls only): the baseline of `waiters`. */
   waitersPollOnly?: WaitersResult;
+  /** The same on Redis (woken by PUBLISH), and its polling-only baseline. */
+  waitersRedis?: WaitersResult;
+  waitersRedisPollOnly?: WaitersResult;
 }

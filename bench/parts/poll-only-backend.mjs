@@ -1,13 +1,15 @@
-// The file backend without its `watch`: waiters only poll, as every backend did before wake-ups.
-// The waiters part runs the CLI on it (as a third-party backend module) for the baseline of its ratio.
+// A backend without its `watch`: waiters only poll, as every backend did before wake-ups. The waiters
+// part runs the CLI on it (as a third-party backend module) for the baseline of its ratio.
+// backendOptions: { kind: 'file', dir } or { kind: 'redis', url }.
+import { RedisBackend } from '@runonce/backend-redis';
 import { createFileBackend } from '@runonce/core';
 import { ContainerModule } from 'inversify';
 
-export const pollOnlyFileBackendModule = new ContainerModule(({ bind }) => {
-  bind(Symbol.for('runonce.BackendFactory')).toConstantValue((config) => {
-    const inner = createFileBackend({ dir: config.backendOptions.dir });
+export const pollOnlyBackendModule = new ContainerModule(({ bind }) => {
+  bind(Symbol.for('runonce.BackendFactory')).toConstantValue(({ backendOptions: o }) => {
+    const inner = o.kind === 'redis' ? new RedisBackend({ url: o.url }) : createFileBackend({ dir: o.dir });
     return {
-      name: 'file (polling only)',
+      name: `${inner.name} (polling only)`,
       capabilities: inner.capabilities,
       read: (k) => inner.read(k),
       create: (k, i, v) => inner.create(k, i, v),

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RedisBackend } from '@runonce/backend-redis';
 import { FileBackend, RunOnce } from '@runonce/core';
 import { start } from '../lib/proc.ts';
 import { sleep } from '../lib/stats.ts';
@@ -20,11 +21,14 @@ export interface WaitersOptions {
   cli: string;
   waiters: number;
   holdMs: number;
-  /** The baseline: the same file backend without its watch (bench/parts/poll-only-backend.mjs), so waiters only poll. */
+  /** The baseline: the same backend without its watch (bench/parts/poll-only-backend.mjs), so waiters only poll. */
   pollOnly?: boolean;
+  /** Redis at this URL instead of the file backend. */
+  redisUrl?: string;
 }
 
 export interface WaitersResult {
+  store: 'file' | 'redis';
   waiters: number;
   holdMs: number;
   /** From the first waiter's spawn to the done write, ms: how long the waiters had been polling. */
@@ -35,14 +39,16 @@ export interface WaitersResult {
 
 export async function waiters(o: WaitersOptions, log: (line: string) => void): Promise<WaitersResult> {
   const dir = mkdtempSync(join(tmpdir(), 'runonce-waiters-'));
-  const namespace = `waiters-${process.pid}`;
-  const backend = new FileBackend({ dir });
+  const namespace = `waiters-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const backend = o.redisUrl ? new RedisBackend({ url: o.redisUrl }) : new FileBackend({ dir });
   const engine = new RunOnce({ backend, namespace, owner: 'bench-holder' });
   const env = { ...process.env, RUNONCE_FILE_DIR: dir, RUNONCE_NAMESPACE: namespace, NO_COLOR: '1' };
   const config = join(dir, 'poll-only.json');
   const pollOnly = fileURLToPath(new URL('./poll-only-backend.mjs', import.meta.url));
-  writeFileSync(config, JSON.stringify({ backend: pollOnly, backendOptions: { dir } }));
-  const backendArgs = o.pollOnly ? ['--config', config] : ['--backend', 'file'];
+  const backendOptions = o.redisUrl ? { kind: 'redis', url: o.redisUrl } : { kind: 'file', dir };
+  writeFileSync(config, JSON.stringify({ backend: pollOnly, backendOptions }));
+  const store = o.redisUrl ? ['--backend', 'redis', '--redis-url', o.redisUrl] : ['--backend', 'file'];
+  const backendArgs = o.pollOnly ? ['--config', config] : store;
   let doneAt = Number.NaN;
   engine.on('done', () => {
     doneAt = performance.now();
@@ -79,6 +85,7 @@ export async function waiters(o: WaitersOptions, log: (line: string) => void): P
     const bad = exits.filter((e) => e.code !== 0);
     if (bad.length) throw new Error(`${bad.length} waiters exited non-zero: ${bad[0]?.stderr.slice(-300)}`);
     return {
+      store: o.redisUrl ? 'redis' : 'file',
       waiters: o.waiters,
       holdMs: o.holdMs,
       waitedMs: doneAt - (procs[0]?.startedAt ?? doneAt),
