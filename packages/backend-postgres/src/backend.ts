@@ -3,11 +3,14 @@ import {
   type CreateResult,
   checkKey,
   checkSlotIndex,
+  ErrorCode,
   type JsonObject,
   parseSlotValue,
   type RecordKey,
+  RunOnceError,
   type Slot,
   ValidationError,
+  Watchers,
 } from '@runonce/core';
 import pg from 'pg';
 import { mapPostgresError } from './errors.js';
@@ -25,6 +28,11 @@ export interface PostgresBackendOptions {
   connectTimeoutMs?: number;
   /** Give up on a statement that got no reply after this long (it may still have run). Default 5000. */
   statementTimeoutMs?: number;
+  /**
+   * Where a waiter LISTENs for wake-ups: a session of its own, so not through a transaction pooler
+   * (PgBouncer in transaction mode cannot keep a LISTEN). Default `url`; `false`: never listen (poll).
+   */
+  listenUrl?: string | false;
 }
 
 /** The pg Pool settings the backend uses for its own pool. */
@@ -65,6 +73,10 @@ export class PostgresBackend implements Backend {
   readonly #ownsPool: boolean;
   readonly #t: string;
   readonly #where: string;
+  readonly #listenUrl: string | false | undefined;
+  readonly #channel: string;
+  #listener: Promise<pg.Client> | undefined;
+  readonly #watchers = new Watchers();
   #closed = false;
 
   /** Give `pool` to share one you manage (close() then leaves it open). */
@@ -75,6 +87,8 @@ export class PostgresBackend implements Backend {
     const max = options.maxConnections ?? 4;
     if (!Number.isSafeInteger(max) || max < 1)
       throw new ValidationError(`maxConnections must be a whole number >= 1, got ${max}`);
+    this.#listenUrl = options.listenUrl === undefined ? options.url : options.listenUrl;
+    this.#channel = channelOf(this.table);
     this.#ownsPool = pool === undefined;
     this.#pool = pool ?? new pg.Pool(postgresPoolConfig(options));
     // An idle connection the server dropped must not crash the process; the next query reports it.
@@ -173,6 +187,46 @@ export class PostgresBackend implements Backend {
     return rows.map((r) => r.record.split('/'));
   }
 
+  /**
+   * A trigger `init` installs NOTIFYs `runonce_<table>` with the record on every insert, update and
+   * delete; a watch LISTENs on one session of its own that all watches of this backend share. Without
+   * the trigger (a table from before it), or behind a transaction pooler, nothing arrives and the
+   * waiter polls. Rejects if the listening session cannot be opened.
+   */
+  watch(key: RecordKey, signal: AbortSignal): Promise<void> {
+    const record = recordOf(key);
+    if (this.#closed) return Promise.resolve();
+    if (this.#listenUrl === false) return Promise.reject(new ValidationError('listening is off (listenUrl: false)'));
+    const w = this.#watchers.add(record, signal);
+    this.#listen().catch((e: unknown) =>
+      w.fail(mapPostgresError(e, `LISTEN on table ${this.table} at ${this.#where}`, this.table)),
+    );
+    return w.promise;
+  }
+
+  #listen(): Promise<pg.Client> {
+    this.#listener ??= (async () => {
+      const client = new pg.Client({
+        ...postgresPoolConfig({ url: this.#listenUrl || undefined }),
+        application_name: 'runonce-listen',
+      } as pg.ClientConfig);
+      client.on('error', () => {
+        // the session is gone: the next watch opens another; the polls go on meanwhile
+        this.#listener = undefined;
+      });
+      client.on('notification', (n) => {
+        if (n.payload !== undefined) this.#watchers.wake(n.payload);
+      });
+      await client.connect();
+      await client.query(`LISTEN "${this.#channel}"`);
+      return client;
+    })().catch((e) => {
+      this.#listener = undefined;
+      throw e;
+    });
+    return this.#listener;
+  }
+
   /** Creates the table if it is missing (idempotent, safe to run from several hosts at once). */
   async init(): Promise<string> {
     const exists = async () =>
@@ -196,10 +250,11 @@ export class PostgresBackend implements Backend {
         if (!(await exists()).t) throw e;
       }
       await this.#checkColumns();
-      return `created PostgreSQL table ${this.table} (record, slot, value, version) at ${this.#where}`;
+      await this.#installTrigger();
+      return `created PostgreSQL table ${this.table} (record, slot, value, version) and its wake-up trigger at ${this.#where}`;
     }
     await this.#checkColumns();
-    return `PostgreSQL table ${this.table} exists and has runonce's columns`;
+    return `PostgreSQL table ${this.table} exists and has runonce's columns; ${await this.#ensureTrigger()}`;
   }
 
   describePermissions(): string {
@@ -209,7 +264,53 @@ export class PostgresBackend implements Backend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#watchers.wakeAll();
+    const listener = this.#listener;
+    this.#listener = undefined;
+    if (listener) await listener.then((c) => c.end()).catch(() => {});
     if (this.#ownsPool) await this.#pool.end().catch(() => {});
+  }
+
+  /** The trigger on a table that exists: left alone when there; installed if this role may (the owner). */
+  async #ensureTrigger(): Promise<string> {
+    const [found] = await this.#query<{ n: number }>(
+      'init',
+      `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'runonce_notify'`,
+      [this.#t],
+    );
+    if ((found?.n ?? 0) > 0) return 'wake-up trigger in place';
+    try {
+      await this.#installTrigger();
+      return 'wake-up trigger installed';
+    } catch (e) {
+      if (!RunOnceError.is(e, ErrorCode.accessDenied)) throw e;
+      return "no wake-up trigger (only the table's owner can add it: run `runonce init` as that role); waiters poll";
+    }
+  }
+
+  /**
+   * NOTIFY on every change, so waiters wake (CREATE OR REPLACE: PostgreSQL 14 or later). One statement
+   * under a transaction-scoped advisory lock, so hosts running init at once do not trip over each
+   * other's catalog rows, and nothing outlives the statement (poolers stay safe).
+   */
+  async #installTrigger(): Promise<void> {
+    const fn = quoteTable(`${this.table}_notify`);
+    await this.#query(
+      'init',
+      `DO $init$
+       BEGIN
+         PERFORM pg_advisory_xact_lock(hashtext('runonce init ${this.table}'));
+         EXECUTE $f$CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $b$
+           BEGIN
+             PERFORM pg_notify('${this.#channel}', CASE WHEN TG_OP = 'DELETE' THEN OLD.record ELSE NEW.record END);
+             RETURN NULL;
+           END $b$$f$;
+         EXECUTE $f$CREATE OR REPLACE TRIGGER runonce_notify AFTER INSERT OR UPDATE OR DELETE ON ${this.#t}
+           FOR EACH ROW EXECUTE FUNCTION ${fn}()$f$;
+       END
+       $init$`,
+      [],
+    );
   }
 
   async #checkColumns(): Promise<void> {
@@ -236,4 +337,9 @@ function recordOf(key: RecordKey): string {
   if (key.length === 0) throw new ValidationError('a record key needs at least one segment');
   checkKey(key);
   return key.join('/');
+}
+
+/** The NOTIFY channel of a table: `runonce_<table>`, dots as underscores, within 63 characters. */
+function channelOf(table: string): string {
+  return `runonce_${table.replace(/\./g, '_')}`.slice(0, 63);
 }

@@ -13,7 +13,9 @@ for (const [name, url] of [
 ] as const) {
   // Its own table per target, so list() never sees the other suite's records.
   const table = name === 'postgres' ? 'runonce_contract' : 'runonce_contract_bouncer';
-  const options = { url, table };
+  // Through the pooler, waiters LISTEN on a session of their own straight to the server (a transaction
+  // pooler cannot keep a LISTEN), as docs/backends/postgres.md says to set it up.
+  const options = { url, table, listenUrl: inject('postgresUrl') };
   beforeAll(async () => {
     const b = createPostgresBackend(options);
     await b.init();
@@ -23,6 +25,7 @@ for (const [name, url] of [
     name,
     backend: async () => createPostgresBackend(options),
     createNext: true,
+    watch: true,
     spawn: { module: new URL('../dist/index.js', import.meta.url).href, exportName: 'createPostgresBackend', options },
     unreachable: async () =>
       createPostgresBackend({ url: `postgres://postgres@127.0.0.1:${closedPort}/postgres`, table }),

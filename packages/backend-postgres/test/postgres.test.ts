@@ -26,7 +26,9 @@ describe('postgres: init, the table and its privileges', () => {
     const lines = await Promise.all(backends.map((b) => b.init()));
     expect(lines.filter((l) => l.startsWith('created')).length).toBeGreaterThanOrEqual(1);
     for (const l of lines) expect(l).toMatch(/^created PostgreSQL table|exists and has runonce's columns/);
-    expect(await backends[0]?.init()).toBe(`PostgreSQL table ${table} exists and has runonce's columns`);
+    expect(await backends[0]?.init()).toBe(
+      `PostgreSQL table ${table} exists and has runonce's columns; wake-up trigger in place`,
+    );
     expect((await backends[0]?.create(['ns', 't', 's'], 1, { a: 1 }))?.won).toBe(true);
     await Promise.all(backends.map((b) => b.close()));
   });
@@ -71,7 +73,7 @@ describe('postgres: init, the table and its privileges', () => {
     expect(await app.list(['ns'])).toHaveLength(2);
     await app.removeSlot(key, 1);
     await app.remove(key);
-    expect(await codeOf(app.init())).toBe('no error'); // the table exists: init only checks it
+    expect(await codeOf(app.init())).toBe('no error'); // the table exists: init only checks it (trigger in place)
     const stranger = as(bare);
     expect(await codeOf(stranger.read(key))).toBe(ErrorCode.accessDenied);
     await Promise.all([app.close(), stranger.close(), owner.close()]);

@@ -12,6 +12,7 @@ import {
   type RecordKey,
   type Slot,
   ValidationError,
+  Watchers,
 } from '@runonce/core';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { redisAcl } from './acl.js';
@@ -195,7 +196,7 @@ export class RedisBackend implements Backend {
   #lastError: Error | undefined;
   /** The second connection waiters' watches share (subscriber mode), made on the first watch. */
   #subscriber: Redis | Cluster | undefined;
-  readonly #watchers = new Map<string, Set<() => void>>();
+  readonly #watchers = new Watchers();
 
   /** Give `client` to share a connection you manage (close() then leaves it open); it needs the options of `redisClientOptions` to fail fast. */
   constructor(options: RedisBackendOptions = {}, client?: Redis | Cluster) {
@@ -300,34 +301,18 @@ export class RedisBackend implements Backend {
    */
   watch(key: RecordKey, signal: AbortSignal): Promise<void> {
     const id = this.#key(key);
-    return new Promise<void>((resolve, reject) => {
-      if (signal.aborted || this.#closed) return resolve();
-      let set = this.#watchers.get(id);
-      const fresh = set === undefined;
-      if (!set) {
-        set = new Set();
-        this.#watchers.set(id, set);
-      }
-      const wake = () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        this.#watchers.get(id)?.delete(wake);
-        this.#unsubscribeLater(id);
-        resolve();
-      };
-      set.add(wake);
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (fresh)
-        this.#subscriberClient()
-          .subscribe(id)
-          .catch((e: unknown) => {
-            this.#watchers.delete(id);
-            signal.removeEventListener('abort', onAbort);
-            reject(mapRedisError(e, `watch at ${this.#where}`));
-          });
-    });
+    if (this.#closed) return Promise.resolve();
+    const w = this.#watchers.add(id, signal);
+    if (w.first)
+      this.#subscriberClient()
+        .subscribe(id)
+        .catch((e: unknown) => w.fail(mapRedisError(e, `watch at ${this.#where}`)));
+    // once this watch is over (woken, aborted, failed), drop the channel if nobody came back for it
+    w.promise.then(
+      () => this.#unsubscribeLater(id),
+      () => this.#unsubscribeLater(id),
+    );
+    return w.promise;
   }
 
   #subscriberClient(): Redis | Cluster {
@@ -337,10 +322,7 @@ export class RedisBackend implements Backend {
         this.#client instanceof Cluster ? this.#client.duplicate() : (this.#client as Redis).duplicate();
       sub.on('error', () => {}); // the polls go on; the next watch reports it
       sub.on('message', (channel: string) => {
-        const set = this.#watchers.get(channel);
-        if (!set) return;
-        this.#watchers.set(channel, new Set());
-        for (const wake of set) wake();
+        this.#watchers.wake(channel);
         this.#unsubscribeLater(channel);
       });
       this.#subscriber = sub;
@@ -352,10 +334,7 @@ export class RedisBackend implements Backend {
   /** A waiter re-arms right after it wakes: keep the channel a moment, drop it when nobody came back. */
   #unsubscribeLater(channel: string): void {
     setTimeout(() => {
-      if (this.#watchers.get(channel)?.size === 0) {
-        this.#watchers.delete(channel);
-        this.#subscriber?.unsubscribe(channel).catch(() => {});
-      }
+      if (this.#watchers.count(channel) === 0) this.#subscriber?.unsubscribe(channel).catch(() => {});
     }, 1000).unref();
   }
 
@@ -396,8 +375,7 @@ export class RedisBackend implements Backend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const set of this.#watchers.values()) for (const wake of set) wake();
-    this.#watchers.clear();
+    this.#watchers.wakeAll();
     this.#subscriber?.disconnect();
     if (!this.#ownsClient) return;
     try {

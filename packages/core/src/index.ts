@@ -11,3 +11,4 @@ export { Lease, stopMarginMs } from './lease.js';
 export * from './names.js';
 export { DEFAULTS, maxStopGraceMs } from './options.js';
 export * from './states.js';
+export { Watchers } from './watchers.js';
