@@ -40,6 +40,7 @@ export class Events {
   }
 
   emit<E extends RunOnceEventName>(event: E, payload: RunOnceEvents[E]): void {
+    if (this.#emitter.listenerCount(event) === 0) return;
     for (const listener of this.#emitter.listeners(event)) {
       try {
         (listener as (p: RunOnceEvents[E]) => void)(payload);

@@ -3,13 +3,7 @@ import { BACKOFF, backoffDelay } from './backoff.js';
 import type { Clock } from './clock.js';
 import { LeaseLostError, RunOnceError } from './errors.js';
 import { isTombstoneValue } from './states.js';
-
-/**
- * The reason given when heartbeats and timers are stopped on purpose. Made once:
- * `abort()` without a reason builds a DOMException with a stack trace each
- * time, a measurable share of a lock cycle.
- */
-const STOPPED = Object.freeze(new Error('stopped'));
+import { STOPPED } from './stopped.js';
 
 /** The lease's schedules have no jitter (the holder is alone in retrying its own slot). */
 const NO_JITTER = () => 0.5;
@@ -69,7 +63,8 @@ export interface LeaseOptions {
  */
 export class Lease {
   readonly #o: LeaseOptions;
-  readonly #task = new AbortController();
+  /** The task's controller, made when someone first asks for `signal` (a lock holder that never looks costs none). */
+  #task: AbortController | undefined;
   readonly #stop = new AbortController();
   #version: number;
   /** Send time of the last write that succeeded (the claim included). */
@@ -78,6 +73,8 @@ export class Lease {
   #checkedAt: number;
   #lost: LeaseLostError | undefined;
   #inflight: Promise<boolean> = Promise.resolve(true);
+  /** A renewal or the stop mark is being written (`#inflight` has not settled). */
+  #busy = false;
   readonly #marginMs: number;
   readonly #graceMs: number;
 
@@ -101,6 +98,10 @@ export class Lease {
 
   /** Aborted (with a LeaseLostError as reason) when the lease is lost. */
   get signal(): AbortSignal {
+    if (!this.#task) {
+      this.#task = new AbortController();
+      if (this.#lost) this.#task.abort(this.#lost);
+    }
     return this.#task.signal;
   }
 
@@ -115,8 +116,7 @@ export class Lease {
       return;
     }
     this.#o.onRenewed?.(this.stopBy);
-    void this.#heartbeats();
-    void this.#watchdog();
+    void this.#keep();
   }
 
   /**
@@ -132,7 +132,7 @@ export class Lease {
     this.#stop.abort(STOPPED);
     const previous = this.#inflight;
     // The final write (finish) waits for this one, so the mark can never land over `abandoned`.
-    this.#inflight = (async () => {
+    this.#inflight = this.#track(async () => {
       await previous;
       if (this.#lost) return true;
       const { backend, clock, key, index, value } = this.#o;
@@ -149,12 +149,13 @@ export class Lease {
         // lost, or the store is unreachable: waiters fall back to the lease
       }
       return true;
-    })();
+    });
     return this.#inflight.then(() => {});
   }
 
   /** Abort the task's signal for another reason (the caller was interrupted). */
   abortTask(reason: unknown): void {
+    this.#task ??= new AbortController();
     this.#task.abort(reason);
   }
 
@@ -229,6 +230,7 @@ export class Lease {
    */
   async #halt(): Promise<void> {
     this.#stop.abort(STOPPED);
+    if (!this.#busy) return; // nothing in flight: the usual case, and no timer for it
     const { clock, leaseMs } = this.#o;
     const due = this.#confirmedAt + leaseMs - clock.monotonic();
     if (due <= 0) return;
@@ -244,19 +246,52 @@ export class Lease {
     if (!settled) this.#markLost('a heartbeat was still unanswered when the lease ran out');
   }
 
-  async #heartbeats(): Promise<void> {
+  /**
+   * Heartbeats and the watchdog, on one timer: sleep until the next heartbeat or the renew deadline,
+   * whichever is first; renew (never waiting on it past the deadline); at the deadline with no renewal
+   * confirmed, give the lease up. Renewals that failed in a row are retried on BACKOFF.renewal's
+   * schedule, never further apart than lease/3.
+   */
+  async #keep(): Promise<void> {
     const { clock, leaseMs } = this.#o;
     const stop = this.#stop.signal;
-    // Renewals failed in a row: retried on BACKOFF.renewal's schedule, never further apart than lease/3.
     let failed = 0;
+    let nextAt = clock.monotonic() + leaseMs / 3;
     while (!stop.aborted && !this.#lost) {
-      const wait =
-        failed === 0 ? leaseMs / 3 : Math.min(backoffDelay(BACKOFF.renewal, failed - 1, NO_JITTER), leaseMs / 3);
-      if (!(await sleepUnlessAborted(clock, wait, stop))) return;
-      if (this.#lost) return;
-      this.#inflight = this.#renew();
-      failed = (await this.#inflight) ? 0 : failed + 1;
+      const now = clock.monotonic();
+      const deadline = this.#renewDeadline();
+      if (now >= deadline) {
+        const within = Math.round(deadline - this.#confirmedAt);
+        this.#markLost(
+          `no renewal confirmed within ${within} ms of the last (lease ${leaseMs} ms): stopping before anyone may take over`,
+        );
+        return;
+      }
+      if (now < nextAt) {
+        if (!(await sleepUnlessAborted(clock, Math.min(nextAt, deadline) - now, stop))) return;
+        continue;
+      }
+      this.#inflight = this.#track(() => this.#renew());
+      const ok = await settledBefore(clock, this.#inflight, deadline - now, stop);
+      if (ok === undefined) continue; // the deadline came first, or we were stopped: seen above
+      failed = ok ? 0 : failed + 1;
+      nextAt =
+        clock.monotonic() +
+        (failed === 0 ? leaseMs / 3 : Math.min(backoffDelay(BACKOFF.renewal, failed - 1, NO_JITTER), leaseMs / 3));
     }
+  }
+
+  /** Run one write of ours, `#busy` while it is in flight. */
+  #track(write: () => Promise<boolean>): Promise<boolean> {
+    this.#busy = true;
+    const done = write();
+    done.then(
+      () => {
+        if (this.#inflight === done) this.#busy = false;
+      },
+      () => {},
+    );
+    return done;
   }
 
   /** One renewal; false when it failed and should be retried soon. */
@@ -309,27 +344,11 @@ export class Lease {
     this.#checkedAt = Math.max(this.#checkedAt, sentAt);
   }
 
-  async #watchdog(): Promise<void> {
-    const { clock, leaseMs } = this.#o;
-    const stop = this.#stop.signal;
-    while (!stop.aborted && !this.#lost) {
-      const due = this.#renewDeadline() - clock.monotonic();
-      if (due <= 0) {
-        const within = Math.round(this.#renewDeadline() - this.#confirmedAt);
-        this.#markLost(
-          `no renewal confirmed within ${within} ms of the last (lease ${leaseMs} ms): stopping before anyone may take over`,
-        );
-        return;
-      }
-      if (!(await sleepUnlessAborted(clock, due, stop))) return;
-    }
-  }
-
   #markLost(reason: string, cause?: unknown): LeaseLostError {
     if (!this.#lost) {
       this.#lost = new LeaseLostError(`lease lost: ${reason}`, { cause });
       this.#o.onLost?.(reason);
-      this.#task.abort(this.#lost);
+      this.#task?.abort(this.#lost);
     }
     return this.#lost;
   }
@@ -351,6 +370,25 @@ export function stopMarginMs(leaseMs: number): number {
 /** Throttling and unavailability may pass; anything else (denied, corrupt) will not. */
 export function isTransient(e: unknown): boolean {
   return RunOnceError.is(e, 'E_THROTTLED') || RunOnceError.is(e, 'E_BACKEND_UNAVAILABLE');
+}
+
+/** What `p` settled to, or undefined when `ms` passed or `stop` aborted first. */
+async function settledBefore<T>(clock: Clock, p: Promise<T>, ms: number, stop: AbortSignal): Promise<T | undefined> {
+  const timer = new AbortController();
+  const onStop = () => timer.abort(STOPPED);
+  stop.addEventListener('abort', onStop, { once: true });
+  try {
+    return await Promise.race([
+      p,
+      clock.sleep(ms, timer.signal).then(
+        () => undefined,
+        () => undefined,
+      ),
+    ]);
+  } finally {
+    stop.removeEventListener('abort', onStop);
+    timer.abort(STOPPED);
+  }
 }
 
 async function sleepUnlessAborted(clock: Clock, ms: number, signal: AbortSignal): Promise<boolean> {

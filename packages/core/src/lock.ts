@@ -101,7 +101,9 @@ export async function acquireLock(
       return {
         name,
         fencingToken: token,
-        signal: lease.signal,
+        get signal() {
+          return lease.signal;
+        },
         get stopBy() {
           return lease.stopBy;
         },
@@ -147,7 +149,12 @@ export async function withLock<T>(
   if (!handle) return { acquired: false };
   let result: T;
   try {
-    result = await fn({ fencingToken: handle.fencingToken, signal: handle.signal });
+    result = await fn({
+      fencingToken: handle.fencingToken,
+      get signal() {
+        return handle.signal;
+      },
+    });
   } catch (error) {
     await handle.release().catch(() => {});
     throw error;

@@ -3,6 +3,7 @@ import { BACKOFF, backoffDelay } from './backoff.js';
 import type { Clock, Random } from './clock.js';
 import { InterruptedError, WaitTimeoutError } from './errors.js';
 import type { Events } from './events.js';
+import { STOPPED } from './stopped.js';
 
 /**
  * A waiter's view of time: polls with growing, jittered pauses so a fleet
@@ -22,7 +23,8 @@ export class Waiter {
   #seen: { attempt: number; version: number; since: number } | undefined;
   #waited = false;
   readonly #watch: ((signal: AbortSignal) => Promise<void>) | undefined;
-  readonly #stop = new AbortController();
+  /** Made on the first watch: a waiter that never polls (the lock's uncontended path) costs no controller. */
+  #stop: AbortController | undefined;
   #armed: Promise<'changed'> | undefined;
 
   constructor(
@@ -38,12 +40,13 @@ export class Waiter {
 
   /** Stops the watch, if any. The engine calls it when it stops waiting, however it stops. */
   dispose(): void {
-    this.#stop.abort();
+    this.#stop?.abort(STOPPED);
   }
 
   #arm(): Promise<'changed'> {
     const watch = this.#watch as (signal: AbortSignal) => Promise<void>;
     // A watch that fails (the store cannot notify now) never wakes anyone: the polls go on.
+    this.#stop ??= new AbortController();
     return watch(this.#stop.signal).then(
       () => 'changed' as const,
       () => new Promise<never>(() => {}),
@@ -104,7 +107,7 @@ export class Waiter {
       if (first === 'changed') this.#armed = this.#arm(); // armed again before the caller re-reads
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      woken.abort(); // the timer of a poll the watch ended
+      woken.abort(STOPPED); // the timer of a poll the watch ended
     }
     if (signal?.aborted)
       throw new InterruptedError(`interrupted while waiting for ${this.what}`, { cause: signal.reason });
