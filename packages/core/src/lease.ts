@@ -234,15 +234,7 @@ export class Lease {
     const { clock, leaseMs } = this.#o;
     const due = this.#confirmedAt + leaseMs - clock.monotonic();
     if (due <= 0) return;
-    const timer = new AbortController();
-    const settled = await Promise.race([
-      this.#inflight.then(() => true),
-      clock.sleep(due, timer.signal).then(
-        () => false,
-        () => false,
-      ),
-    ]);
-    timer.abort(STOPPED);
+    const settled = (await settledBefore(clock, this.#inflight, due)) !== undefined;
     if (!settled) this.#markLost('a heartbeat was still unanswered when the lease ran out');
   }
 
@@ -373,10 +365,10 @@ export function isTransient(e: unknown): boolean {
 }
 
 /** What `p` settled to, or undefined when `ms` passed or `stop` aborted first. */
-async function settledBefore<T>(clock: Clock, p: Promise<T>, ms: number, stop: AbortSignal): Promise<T | undefined> {
+async function settledBefore<T>(clock: Clock, p: Promise<T>, ms: number, stop?: AbortSignal): Promise<T | undefined> {
   const timer = new AbortController();
   const onStop = () => timer.abort(STOPPED);
-  stop.addEventListener('abort', onStop, { once: true });
+  stop?.addEventListener('abort', onStop, { once: true });
   try {
     return await Promise.race([
       p,
@@ -386,7 +378,7 @@ async function settledBefore<T>(clock: Clock, p: Promise<T>, ms: number, stop: A
       ),
     ]);
   } finally {
-    stop.removeEventListener('abort', onStop);
+    stop?.removeEventListener('abort', onStop);
     timer.abort(STOPPED);
   }
 }
