@@ -11,8 +11,14 @@ import { Waiter } from './waiter.js';
 
 /** The segment that keeps locks apart from tasks (no task can be named `_lock`). */
 export const LOCK_SEGMENT = '_lock';
-/** Lock slots kept before old ones are pruned in one batch. */
+/** Lock slots kept before old ones are pruned in one batch (stores without createNext). */
 const LOCK_HISTORY = 16;
+/**
+ * Lock slots createNext keeps: the holder's and the one before. It creates only on top of the newest
+ * slot, so older ones guard nothing; on Redis each kept slot is two more fields its script scans
+ * (16 kept: ~25 µs of server time per acquire; 2: ~12 µs, INFO commandstats).
+ */
+const LOCK_KEEP = 2;
 
 export const LockState = { held: 'held', released: 'released' } as const;
 
@@ -75,7 +81,7 @@ export async function acquireLock(
       };
       const sentAt = ctx.clock.monotonic();
       const created = createNext
-        ? await createNext(key, token, value, LOCK_HISTORY)
+        ? await createNext(key, token, value, LOCK_KEEP)
         : await ctx.backend.create(key, token, value);
       if (!created.won) continue;
       releasedTokens.delete(name);
