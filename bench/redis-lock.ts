@@ -1,19 +1,32 @@
 /**
- * Redis lock throughput: runonce's withLock beside redis-semaphore's Mutex and
+ * The Redis lock: runonce's withLock beside redis-semaphore's Mutex and
  * @sesamecare-oss/redlock, on the same Redis in the same run.
  *
- *   node bench/redis-lock.ts [--seconds 3] [--contenders 50]
+ *   node bench/redis-lock.ts [--rounds 15] [--round-ms 200] [--seconds 3] [--contenders 50] [--hold-ms 1]
  *
- * Redis: RUNONCE_TEST_REDIS_URL, else a local redis-server on a free port
- * (as the tests find one). Each library gets its own ioredis connection,
- * shared by all its contenders. Two measures, acquire + release per second:
- *   sequential  one caller, lock after lock, never contended
- *   contended   N callers looping on one lock name
+ * Redis: RUNONCE_TEST_REDIS_URL, else a local redis-server on a free port (as
+ * the tests find one). Each library gets its own ioredis connection, shared by
+ * all its contenders.
+ *
+ *   sequential  one caller, lock after lock, never contended. Measured in
+ *               `rounds` short rounds, each library once per round in a
+ *               rotating order, beside the physical limit: two PING round
+ *               trips (a cycle is two round trips in every library). A
+ *               library's figure is its median; its ratios are medians of the
+ *               per-round ratios, so a machine that slows down for a second
+ *               slows every library in that round alike.
+ *   contended   N callers looping on one lock name, each holding it
+ *               `hold-ms`: cycles/s, the share of acquisitions the busiest
+ *               caller took (1/N is fair), and the time from asking to
+ *               holding (p50, p99, worst), for each library at its
+ *               documented defaults and with its retry tuned for speed.
+ *
  * Build first (`pnpm build`): the runonce packages are imported from dist.
  * Writes bench/.out/redis-lock.json too (read by `pnpm bench`).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { RedisBackend } from '@runonce/backend-redis';
 import { RunOnce } from '@runonce/core';
@@ -21,23 +34,43 @@ import { provideRedis } from '@runonce/test-servers';
 import { Redlock } from '@sesamecare-oss/redlock';
 import { Redis } from 'ioredis';
 import { Mutex } from 'redis-semaphore';
+import type { LockContended, LockResults, LockRow } from './lib/results.ts';
+import { max, median, quantile } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '3' }, contenders: { type: 'string', default: '50' } },
+  options: {
+    rounds: { type: 'string', default: '15' },
+    'round-ms': { type: 'string', default: '200' },
+    seconds: { type: 'string', default: '3' },
+    contenders: { type: 'string', default: '50' },
+    'hold-ms': { type: 'string', default: '1' },
+  },
 });
+const ROUNDS = Number(args.rounds);
+const ROUND_MS = Number(args['round-ms']);
 const SECONDS = Number(args.seconds);
 const CONTENDERS = Number(args.contenders);
+const HOLD_MS = Number(args['hold-ms']);
 const LEASE_MS = 15_000;
 
 /** One acquire, `critical()` while held, release, of the lock `name` for contender `id`. */
-type Locker = {
-  name: string;
-  settings: string;
-  cycle: (name: string, id: number, critical: () => Promise<void>) => Promise<void>;
-  close: () => Promise<void>;
-};
+type Cycle = (name: string, id: number, critical: () => Promise<void>) => Promise<void>;
 
-async function runonceLocker(url: string): Promise<Locker> {
+/** A library at one setting. */
+interface Setting {
+  readonly setting: LockContended['setting'];
+  readonly settings: string;
+  readonly cycle: Cycle;
+}
+
+interface Library {
+  readonly name: string;
+  /** Its defaults first; a library without a retry to tune has only those. */
+  readonly settings: readonly Setting[];
+  close(): Promise<void>;
+}
+
+async function runonceLibrary(url: string): Promise<Library> {
   const backend = new RedisBackend({ url, keyPrefix: `bench-${randomBytes(3).toString('hex')}` });
   const engines = new Map<number, RunOnce>();
   const engine = (id: number) => {
@@ -50,110 +83,226 @@ async function runonceLocker(url: string): Promise<Locker> {
   };
   return {
     name: 'runonce withLock',
-    settings: 'lease 15s, waiters poll 250 ms ×1.5 to 5 s (jittered)',
-    cycle: async (name, id, critical) => {
-      const out = await engine(id).withLock(name, critical, { lease: '15s' });
-      if (!out.acquired) throw new Error('runonce: lock not acquired');
-    },
+    settings: [
+      {
+        setting: 'default',
+        settings: 'lease 15s; waiters poll 250 ms ×1.5 to 5 s (jittered); nothing to tune',
+        cycle: async (name, id, critical) => {
+          const out = await engine(id).withLock(name, critical, { lease: '15s' });
+          if (!out.acquired) throw new Error('runonce: lock not acquired');
+        },
+      },
+    ],
     close: () => backend.close(),
   };
 }
 
-async function semaphoreLocker(url: string): Promise<Locker> {
+async function semaphoreLibrary(url: string): Promise<Library> {
   const client = new Redis(url);
-  return {
-    name: 'redis-semaphore Mutex',
-    settings: 'lockTimeout 15s, retryInterval 10 ms (default), acquireTimeout 60 s',
-    cycle: async (name, _id, critical) => {
-      const mutex = new Mutex(client, name, { lockTimeout: LEASE_MS, acquireTimeout: 60_000 });
+  const cycle =
+    (retryInterval: number): Cycle =>
+    async (name, _id, critical) => {
+      // acquireTimeout 60 s, not the default 10 s: with 50 contenders a starved one would end the run
+      const mutex = new Mutex(client, name, { lockTimeout: LEASE_MS, acquireTimeout: 60_000, retryInterval });
       await mutex.acquire();
       await critical();
       await mutex.release();
-    },
+    };
+  return {
+    name: 'redis-semaphore Mutex',
+    settings: [
+      {
+        setting: 'default',
+        settings: 'lockTimeout 15s, retryInterval 10 ms (default), acquireTimeout 60 s',
+        cycle: cycle(10),
+      },
+      { setting: 'tuned', settings: 'retryInterval 1 ms', cycle: cycle(1) },
+    ],
     close: async () => {
       client.disconnect();
     },
   };
 }
 
-async function redlockLocker(url: string): Promise<Locker> {
+async function redlockLibrary(url: string): Promise<Library> {
   const client = new Redis(url);
-  const redlock = new Redlock([client], { retryCount: -1 });
-  redlock.on('error', () => {}); // contention is reported as "error" events; the acquire retries anyway
-  return {
-    name: '@sesamecare-oss/redlock',
-    settings: 'duration 15s, retryDelay 200 ms + jitter 100 ms (defaults), retryCount unlimited',
-    cycle: async (name, _id, critical) => {
+  const cycle = (retryDelay: number, retryJitter: number): Cycle => {
+    // retryCount unlimited, not the default 10: with 50 contenders the default gives up within 2 s
+    const redlock = new Redlock([client], { retryCount: -1, retryDelay, retryJitter });
+    redlock.on('error', () => {}); // contention is reported as "error" events; the acquire retries anyway
+    return async (name, _id, critical) => {
       const lock = await redlock.acquire([name], LEASE_MS);
       await critical();
       await lock.release();
-    },
+    };
+  };
+  return {
+    name: '@sesamecare-oss/redlock',
+    settings: [
+      {
+        setting: 'default',
+        settings: 'duration 15s, retryDelay 200 ms + jitter 100 ms (defaults), retryCount unlimited',
+        cycle: cycle(200, 100),
+      },
+      { setting: 'tuned', settings: 'retryDelay 5 ms + jitter 5 ms', cycle: cycle(5, 5) },
+    ],
     close: async () => {
       client.disconnect();
     },
   };
 }
 
-/** Cycles per second over SECONDS, after a short warm-up. */
-async function measure(locker: Locker, contenders: number): Promise<number> {
-  const lockName = `lock-${contenders}-${randomBytes(3).toString('hex')}`;
-  // Each holder yields once inside; a second holder at the same time would be a broken lock.
+/** A critical section that fails the run if it ever finds a second holder. */
+function exclusive(name: string, holdMs: number): () => Promise<void> {
   let holders = 0;
-  const critical = async () => {
-    if (++holders !== 1) throw new Error(`${locker.name}: ${holders} holders at once`);
-    await Promise.resolve();
+  return async () => {
+    if (++holders !== 1) throw new Error(`${name}: ${holders} holders at once`);
+    if (holdMs > 0) await sleep(holdMs);
+    else await Promise.resolve();
     holders--;
   };
-  for (let i = 0; i < 20; i++) await locker.cycle(`${lockName}-warm`, 0, critical);
+}
+
+/** Sequential cycles per second of `cycle` for `ms`. */
+async function sequentialRate(cycle: () => Promise<unknown>, ms: number): Promise<number> {
   let count = 0;
   const started = performance.now();
-  const deadline = started + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: contenders }, async (_, id) => {
-      while (performance.now() < deadline) {
-        await locker.cycle(lockName, id, critical);
-        count++;
-      }
-    }),
-  );
+  const deadline = started + ms;
+  while (performance.now() < deadline) {
+    await cycle();
+    count++;
+  }
   return count / ((performance.now() - started) / 1000);
 }
 
+interface Contended {
+  perSecond: number;
+  busiestShare: number;
+  waitsMs: number[];
+}
+
+/** N contenders looping on one lock for SECONDS, each holding it HOLD_MS. */
+async function contended(name: string, cycle: Cycle): Promise<Contended> {
+  const lockName = `contended-${randomBytes(3).toString('hex')}`;
+  const counts = new Array<number>(CONTENDERS).fill(0);
+  const waitsMs: number[] = [];
+  const critical = exclusive(name, HOLD_MS);
+  const started = performance.now();
+  const deadline = started + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: CONTENDERS }, async (_, id) => {
+      while (performance.now() < deadline) {
+        const asked = performance.now();
+        await cycle(lockName, id, () => {
+          waitsMs.push(performance.now() - asked);
+          return critical();
+        });
+        counts[id] = (counts[id] as number) + 1;
+      }
+    }),
+  );
+  const total = counts.reduce((a, b) => a + b, 0);
+  return {
+    perSecond: total / ((performance.now() - started) / 1000),
+    busiestShare: max(counts) / total,
+    waitsMs,
+  };
+}
+
 const redis = await provideRedis();
-console.log(`Redis ${redis.url} (${redis.source}); ${SECONDS} s per measure; Node ${process.version}\n`);
-const factories = [runonceLocker, semaphoreLocker, redlockLocker];
-const results: { name: string; settings: string; sequential: number; contended: number }[] = [];
+console.log(
+  `Redis ${redis.url} (${redis.source}); Node ${process.version}; sequential ${ROUNDS} rounds of ${ROUND_MS} ms; ` +
+    `${CONTENDERS} contenders holding ${HOLD_MS} ms for ${SECONDS} s per setting\n`,
+);
+const libraries: Library[] = [];
+const ping = new Redis(redis.url);
+let out: LockResults;
 try {
-  for (const make of factories) {
-    const locker = await make(redis.url);
-    try {
-      const sequential = await measure(locker, 1);
-      const contended = await measure(locker, CONTENDERS);
-      results.push({ name: locker.name, settings: locker.settings, sequential, contended });
-    } finally {
-      await locker.close();
+  for (const make of [runonceLibrary, semaphoreLibrary, redlockLibrary]) libraries.push(await make(redis.url));
+  // Sequential: each library's default cycle and the PING pair, once per round, in a rotating order.
+  const runners = [
+    {
+      name: '2× PING',
+      run: async () => {
+        await ping.ping();
+        await ping.ping();
+      },
+    },
+    ...libraries.map((lib) => {
+      const cycle = (lib.settings[0] as Setting).cycle;
+      const critical = exclusive(lib.name, 0);
+      const lockName = `sequential-${randomBytes(3).toString('hex')}`;
+      return { name: lib.name, run: () => cycle(lockName, 0, critical) };
+    }),
+  ];
+  for (const r of runners) for (let i = 0; i < 200; i++) await r.run(); // warm-up: connections, JIT, scripts loaded
+  const rates = runners.map(() => [] as number[]);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < runners.length; k++) {
+      const i = (round + k) % runners.length;
+      (rates[i] as number[]).push(await sequentialRate((runners[i] as (typeof runners)[number]).run, ROUND_MS));
     }
   }
+  const perRound = (i: number, j: number) =>
+    median((rates[i] as number[]).map((x, round) => x / ((rates[j] as number[])[round] as number)));
+  const rows: LockRow[] = [];
+  for (const [n, lib] of libraries.entries()) {
+    const i = n + 1;
+    const row: LockRow = {
+      name: lib.name,
+      sequential: median(rates[i] as number[]),
+      ofPing: perRound(i, 0),
+      runonceOverIt: perRound(1, i),
+      contended: [],
+    };
+    for (const s of lib.settings) {
+      const c = await contended(lib.name, s.cycle);
+      row.contended.push({
+        setting: s.setting,
+        settings: s.settings,
+        perSecond: c.perSecond,
+        busiestShare: c.busiestShare,
+        waitMs: { p50: quantile(c.waitsMs, 0.5), p99: quantile(c.waitsMs, 0.99), worst: max(c.waitsMs) },
+      });
+    }
+    rows.push(row);
+  }
+  out = {
+    rounds: ROUNDS,
+    roundMs: ROUND_MS,
+    seconds: SECONDS,
+    contenders: CONTENDERS,
+    holdMs: HOLD_MS,
+    ping: median(rates[0] as number[]),
+    results: rows,
+  };
 } finally {
+  await Promise.all(libraries.map((l) => l.close().catch(() => {})));
+  ping.disconnect();
   await redis.stop();
 }
 
-const base = results[0];
-if (!base) throw new Error('no results');
-const fmt = (n: number) => n.toFixed(0).padStart(7);
-const ratio = (n: number, d: number) => `${(n / d).toFixed(2)}×`.padStart(7);
-console.log(
-  `${'lock'.padEnd(26)}${'sequential/s'.padStart(14)}${`${CONTENDERS} contenders/s`.padStart(18)}   runonce ÷ it (seq, contended)`,
-);
-for (const r of results) {
+const n = (x: number) => x.toFixed(0);
+const ms = (x: number) => (x < 10 ? x.toFixed(1) : x.toFixed(0));
+console.log(`sequential (2× PING: ${n(out.ping)}/s, the limit)`);
+console.log(`${'lock'.padEnd(26)}${'cycles/s'.padStart(10)}${'of 2× PING'.padStart(12)}${'runonce ÷ it'.padStart(14)}`);
+for (const r of out.results) {
   console.log(
-    `${r.name.padEnd(26)}${fmt(r.sequential).padStart(14)}${fmt(r.contended).padStart(18)}   ${ratio(base.sequential, r.sequential)} ${ratio(base.contended, r.contended)}`,
+    `${r.name.padEnd(26)}${n(r.sequential).padStart(10)}${r.ofPing.toFixed(2).padStart(12)}${`${r.runonceOverIt.toFixed(2)}×`.padStart(14)}`,
   );
 }
-console.log('\nsettings:');
-for (const r of results) console.log(`  ${r.name}: ${r.settings}`);
-mkdirSync(new URL('./.out/', import.meta.url), { recursive: true });
-writeFileSync(
-  new URL('./.out/redis-lock.json', import.meta.url),
-  `${JSON.stringify({ seconds: SECONDS, contenders: CONTENDERS, results }, null, 2)}\n`,
+console.log(
+  `\n${out.contenders} contenders, each holding ${out.holdMs} ms (fair share ${(100 / out.contenders).toFixed(0)} %)`,
 );
+console.log(
+  `${'lock'.padEnd(26)}${'setting'.padEnd(9)}${'cycles/s'.padStart(9)}${'busiest'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'worst ms'.padStart(10)}`,
+);
+for (const r of out.results)
+  for (const c of r.contended)
+    console.log(
+      `${r.name.padEnd(26)}${c.setting.padEnd(9)}${n(c.perSecond).padStart(9)}${`${(100 * c.busiestShare).toFixed(0)} %`.padStart(9)}${ms(c.waitMs.p50).padStart(9)}${ms(c.waitMs.p99).padStart(9)}${ms(c.waitMs.worst).padStart(10)}`,
+    );
+console.log('\nsettings:');
+for (const r of out.results) for (const c of r.contended) console.log(`  ${r.name}, ${c.setting}: ${c.settings}`);
+mkdirSync(new URL('./.out/', import.meta.url), { recursive: true });
+writeFileSync(new URL('./.out/redis-lock.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);

@@ -5,11 +5,39 @@ import type { SkipResult } from '../parts/skip-cost.ts';
 import type { WaitersResult } from '../parts/waiters.ts';
 import type { Machine } from './machine.ts';
 
+/** One lock library under N contenders at one setting (bench/redis-lock.ts). */
+export interface LockContended {
+  /** The library's documented defaults, or its retry tuned for speed. */
+  setting: 'default' | 'tuned';
+  settings: string;
+  perSecond: number;
+  /** Of all acquisitions, the share the busiest contender took (1/N is fair). */
+  busiestShare: number;
+  /** From asking to holding. */
+  waitMs: { p50: number; p99: number; worst: number };
+}
+
 export interface LockRow {
   name: string;
-  settings: string;
+  /** One caller, cycles per second (median of the rounds). */
   sequential: number;
-  contended: number;
+  /** Its cycles/s as a fraction of two PING round trips, per round (median). */
+  ofPing: number;
+  /** runonce's cycles/s over this library's, per round (median). */
+  runonceOverIt: number;
+  contended: LockContended[];
+}
+
+export interface LockResults {
+  rounds: number;
+  roundMs: number;
+  /** Per contended setting. */
+  seconds: number;
+  contenders: number;
+  holdMs: number;
+  /** Two PING round trips per second on a connection of its own (median of the rounds): the limit. */
+  ping: number;
+  results: LockRow[];
 }
 
 export interface SsmSdkRow {
@@ -31,7 +59,7 @@ export interface BenchResults {
   skip?: SkipResult;
   calls: Record<string, Record<Operation, Counts>>;
   ssmSdk?: SsmSdkRow[];
-  lock?: { seconds: number; contenders: number; results: LockRow[] };
+  lock?: LockResults;
   waiters?: WaitersResult;
   /** The same waiters on the file backend without its watch (polls only): the baseline of `waiters`. */
   waitersPollOnly?: WaitersResult;
