@@ -16,7 +16,7 @@ const LOCK_HISTORY = 16;
 /**
  * Lock slots createNext keeps: the holder's and the one before. It creates only on top of the newest
  * slot, so older ones guard nothing; on Redis each kept slot is two more fields its script scans
- * (16 kept: ~25 µs of server time per acquire; 2: ~12 µs, INFO commandstats).
+ * (server time per acquire, INFO commandstats: 35.6 µs with 16 kept, 19.6 µs with 2).
  */
 const LOCK_KEEP = 2;
 
