@@ -15,22 +15,11 @@ import { createS3Backend } from '@runonce/backend-s3';
 import { createSsmBackend } from '@runonce/backend-ssm';
 import { type Backend, createFileBackend, RunOnce, RunOnceError } from '@runonce/core';
 import { FaultyBackend } from '@runonce/core/testing';
-
-/** As harness.ts's BackendName; `-localstack` ones open the same backend on another server. */
-type BackendKind =
-  | 'file'
-  | 'ssm'
-  | 'ssm-localstack'
-  | 'dynamodb'
-  | 'redis'
-  | 'redis-cluster'
-  | 'postgres'
-  | 'pgbouncer'
-  | 's3'
-  | 's3-localstack';
+// a type only: erased when node runs this file, so the harness (and vitest) is never loaded here
+import type { BackendName } from './harness.ts';
 
 interface Config {
-  backend: BackendKind;
+  backend: BackendName;
   bucket?: string;
   endpoint: string;
   table?: string;
