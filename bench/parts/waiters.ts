@@ -4,7 +4,7 @@
  * engine. Once every waiter has said it is waiting, the holder keeps the task
  * `holdMs` longer and finishes; the `done` event (emitted after the done write)
  * is the start. Each waiter's exit is timed by this process on the same
- * monotonic clock. Waiters poll at 250 ms growing ×1.5 (±25 % jitter) to a
+ * monotonic clock (on Redis and PostgreSQL, with `server`, the same). Waiters poll at 250 ms growing ×1.5 (±25 % jitter) to a
  * 5 s cap, so the poll interval reached at that point bounds the latency.
  * The waiters' command is `false`: a waiter that ran it would exit 1.
  */
@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PostgresBackend } from '@runonce/backend-postgres';
 import { RedisBackend } from '@runonce/backend-redis';
 import { FileBackend, RunOnce } from '@runonce/core';
 import { start } from '../lib/proc.ts';
@@ -23,12 +24,12 @@ export interface WaitersOptions {
   holdMs: number;
   /** The baseline: the same backend without its watch (bench/parts/poll-only-backend.mjs), so waiters only poll. */
   pollOnly?: boolean;
-  /** Redis at this URL instead of the file backend. */
-  redisUrl?: string;
+  /** A shared store instead of the file backend. */
+  server?: { kind: 'redis' | 'postgres'; url: string };
 }
 
 export interface WaitersResult {
-  store: 'file' | 'redis';
+  store: 'file' | 'redis' | 'postgres';
   waiters: number;
   holdMs: number;
   /** From the first waiter's spawn to the done write, ms: how long the waiters had been polling. */
@@ -40,14 +41,21 @@ export interface WaitersResult {
 export async function waiters(o: WaitersOptions, log: (line: string) => void): Promise<WaitersResult> {
   const dir = mkdtempSync(join(tmpdir(), 'runonce-waiters-'));
   const namespace = `waiters-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const backend = o.redisUrl ? new RedisBackend({ url: o.redisUrl }) : new FileBackend({ dir });
+  const server = o.server;
+  const backend =
+    server?.kind === 'redis'
+      ? new RedisBackend({ url: server.url })
+      : server?.kind === 'postgres'
+        ? new PostgresBackend({ url: server.url })
+        : new FileBackend({ dir });
+  if (backend instanceof PostgresBackend) await backend.init();
   const engine = new RunOnce({ backend, namespace, owner: 'bench-holder' });
   const env = { ...process.env, RUNONCE_FILE_DIR: dir, RUNONCE_NAMESPACE: namespace, NO_COLOR: '1' };
   const config = join(dir, 'poll-only.json');
   const pollOnly = fileURLToPath(new URL('./poll-only-backend.mjs', import.meta.url));
-  const backendOptions = o.redisUrl ? { kind: 'redis', url: o.redisUrl } : { kind: 'file', dir };
+  const backendOptions = server ?? { kind: 'file', dir };
   writeFileSync(config, JSON.stringify({ backend: pollOnly, backendOptions }));
-  const store = o.redisUrl ? ['--backend', 'redis', '--redis-url', o.redisUrl] : ['--backend', 'file'];
+  const store = server ? ['--backend', server.kind, `--${server.kind}-url`, server.url] : ['--backend', 'file'];
   const backendArgs = o.pollOnly ? ['--config', config] : store;
   let doneAt = Number.NaN;
   engine.on('done', () => {
@@ -85,7 +93,7 @@ export async function waiters(o: WaitersOptions, log: (line: string) => void): P
     const bad = exits.filter((e) => e.code !== 0);
     if (bad.length) throw new Error(`${bad.length} waiters exited non-zero: ${bad[0]?.stderr.slice(-300)}`);
     return {
-      store: o.redisUrl ? 'redis' : 'file',
+      store: server?.kind ?? 'file',
       waiters: o.waiters,
       holdMs: o.holdMs,
       waitedMs: doneAt - (procs[0]?.startedAt ?? doneAt),
