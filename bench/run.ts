@@ -16,11 +16,12 @@
  *   ssm-calls.ts         SSM API requests per operation (child process)
  *   redis-lock.ts        Redis lock throughput vs redis-semaphore and redlock (child process)
  *   parts/waiters.ts     winner's done → last waiter's exit, 50 waiter processes, woken by the store's
- *                        watch, against the same waiters polling only
+ *                        watch (file, Redis, PostgreSQL), against the same waiters polling only
+ *   parts/read-rate.ts   200 waiters polling SSM, DynamoDB, S3: requests/s against each API's limit
  *
- * Servers: moto (SSM), dynalite (DynamoDB), redis-server, from
- * @runonce/test-servers (`bash scripts/test-services.sh` installs moto and
- * redis-server). The aws CLI is installed from apt when missing; without it
+ * Servers: moto (SSM), dynalite (DynamoDB), redis-server, PostgreSQL, from
+ * @runonce/test-servers (`bash scripts/test-services.sh` installs moto,
+ * redis-server and PostgreSQL). The aws CLI is installed from apt when missing; without it
  * the parts that need it are reported missing and the rest still runs.
  */
 import { spawnSync } from 'node:child_process';
@@ -33,13 +34,21 @@ import { DynamoDbBackend } from '@runonce/backend-dynamodb';
 import { RedisBackend } from '@runonce/backend-redis';
 import { SsmBackend } from '@runonce/backend-ssm';
 import { type Backend, FileBackend, MemoryBackend } from '@runonce/core';
-import { awsTestClientConfig, provideDynalite, provideRedis, provideSsm, type Service } from '@runonce/test-servers';
+import {
+  awsTestClientConfig,
+  provideDynalite,
+  providePostgres,
+  provideRedis,
+  provideSsm,
+  type Service,
+} from '@runonce/test-servers';
 import { findOrInstallAwsCli } from './lib/aws-cli.ts';
 import { machine } from './lib/machine.ts';
 import { markdownReport, svgReport, terminalReport } from './lib/report.ts';
 import type { BenchResults } from './lib/results.ts';
 import { measureCalls } from './parts/calls.ts';
 import { race } from './parts/race.ts';
+import { readRate } from './parts/read-rate.ts';
 import { skipCost } from './parts/skip-cost.ts';
 import { waiters } from './parts/waiters.ts';
 
@@ -125,13 +134,18 @@ results.setup.aws = aws.ok ? `${aws.version} (${aws.path})` : `missing: ${aws.wh
 if (!aws.ok)
   log(`WARNING: no aws CLI — the hand-written race and the get-parameter comparison are left out: ${aws.why}`);
 
-log('starting servers: moto (SSM), dynalite (DynamoDB), redis-server');
+log('starting servers: moto (SSM), dynalite (DynamoDB), redis-server, PostgreSQL');
 const services: Service[] = [];
-const [ssm, dynamo, redis] = await Promise.all([provideSsm(), provideDynalite(), provideRedis()]).catch((e) => {
+const [ssm, dynamo, redis, postgres] = await Promise.all([
+  provideSsm(),
+  provideDynalite(),
+  provideRedis(),
+  providePostgres(),
+]).catch((e) => {
   console.error(`bench: ${(e as Error).message}`);
   process.exit(1);
 });
-services.push(ssm, dynamo, redis);
+services.push(ssm, dynamo, redis, postgres);
 const redisVersion = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout?.match(/v=(\S+)/)?.[1];
 const motoVersion = (() => {
   const bin = join(ROOT, '.venv-moto/bin/pip');
@@ -143,6 +157,8 @@ results.setup.ssm = ssm.source === 'local' ? `moto_server${motoVersion ? ` ${mot
 results.setup.dynamodb = dynamo.source === 'local' ? 'dynalite, local' : dynamo.source;
 results.setup.redis =
   redis.source === 'local' ? `redis-server${redisVersion ? ` ${redisVersion}` : ''}, local` : redis.source;
+results.setup.postgres =
+  postgres.source === 'local' ? `PostgreSQL${postgres.version ? ` ${postgres.version}` : ''}, local` : postgres.source;
 
 /**
  * The standalone executable, made by `pnpm release:pack` (without its build:
@@ -284,9 +300,21 @@ try {
       log,
     );
     results.waiters = await waiters({ cli: CLI, waiters: num('waiters'), holdMs: num('hold') }, log);
-    const onRedis = { cli: CLI, waiters: num('waiters'), holdMs: num('hold'), redisUrl: redis.url };
+    const onRedis = {
+      cli: CLI,
+      waiters: num('waiters'),
+      holdMs: num('hold'),
+      server: { kind: 'redis', url: redis.url },
+    } as const;
     results.waitersRedisPollOnly = await waiters({ ...onRedis, pollOnly: true }, log);
     results.waitersRedis = await waiters(onRedis, log);
+    const onPostgres = { ...onRedis, server: { kind: 'postgres', url: postgres.url } } as const;
+    results.waitersPostgresPollOnly = await waiters({ ...onPostgres, pollOnly: true }, log);
+    results.waitersPostgres = await waiters(onPostgres, log);
+  });
+
+  await part('read rate of 200 polling waiters', () => {
+    results.readRate = readRate(200);
   });
 
   await part('Redis lock throughput', () => {

@@ -22,6 +22,8 @@ export interface Row {
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 const perS = (x: number) => `${x.toFixed(0)}/s`;
+/** What wakes a waiter on each store in the waiters part. */
+const WAKE = { file: 'fs.watch', redis: 'PUBLISH', postgres: 'LISTEN/NOTIFY' } as const;
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 const ratio = (a: number, b: number) => (b === 0 ? '—' : `${(a / b).toFixed(2)}`);
 
@@ -183,9 +185,32 @@ export function ratioRows(r: BenchResults): Row[] {
       }
     }
   }
+  if (r.readRate) {
+    const rr = r.readRate;
+    const section = `${rr.waiters} waiters polling a store that cannot wake them (drawn from the poll schedule)`;
+    for (const x of rr.rows) {
+      rows.push({
+        section,
+        measure: `${x.store}: requests/s in the busiest second, vs the API's limit`,
+        runonce: `${x.peak.toFixed(0)}/s`,
+        baseline: `${x.limit}/s`,
+        ratio: ratio(x.peak, x.limit),
+        better: 'lower',
+      });
+      rows.push({
+        section,
+        measure: `${x.store}: requests/s after ${rr.steadyFromS} s (every waiter at the 5 s cap), vs the limit`,
+        runonce: `${x.steady.toFixed(0)}/s`,
+        baseline: `${x.limit}/s`,
+        ratio: ratio(x.steady, x.limit),
+        better: 'lower',
+      });
+    }
+  }
   const waiterRuns = [
     [r.waiters, r.waitersPollOnly],
     [r.waitersRedis, r.waitersRedisPollOnly],
+    [r.waitersPostgres, r.waitersPostgresPollOnly],
   ] as const;
   for (const [w, base] of waiterRuns) {
     if (!w) continue;
@@ -193,7 +218,7 @@ export function ratioRows(r: BenchResults): Row[] {
     const lat = w.latenciesMs;
     const polled = base?.latenciesMs;
     const p = (l: readonly number[]) => `${ms(quantile(l, 0.5))} / ${ms(quantile(l, 0.95))} / ${ms(Math.max(...l))}`;
-    const how = w.store === 'redis' ? 'PUBLISH' : 'fs.watch';
+    const how = WAKE[w.store ?? 'file'];
     rows.push({
       section: `${w.waiters} waiters (one process each, ${w.store ?? 'file'} backend), after waiting ${s(w.waitedMs)}`,
       measure: `winner's done → waiter exit: p50 / p95 / last (woken by ${how}; baseline: polling only)`,
@@ -319,6 +344,7 @@ export function markdownReport(r: BenchResults): string {
         ['SSM', r.setup.ssm],
         ['DynamoDB', r.setup.dynamodb],
         ['Redis', r.setup.redis],
+        ...(r.setup.postgres ? [['PostgreSQL', r.setup.postgres]] : []),
         ['AWS CLI (hand-written hook)', r.setup.aws],
         ...(r.durationMs ? [['whole run', `${(r.durationMs / 1000).toFixed(0)} s`]] : []),
       ],
@@ -468,18 +494,39 @@ export function markdownReport(r: BenchResults): string {
       ),
     );
   }
+  if (r.readRate) {
+    const rr = r.readRate;
+    parts.push(`## ${rr.waiters} waiters on SSM, DynamoDB and S3`);
+    parts.push(
+      `These stores cannot wake a waiter, so waiters poll. bench/parts/read-rate.ts draws ${rr.waiters} waiters that start within the same second and poll on the engine's schedule (core's \`BACKOFF.poll\`: 250 ms growing ×1.5 to 5 s, ±25 % jitter), one read per poll, over ${rr.seconds} s, and counts requests per second. A drawing, not a measurement against AWS: the limits are AWS's documented defaults (docs/backends/). SSM's default read limit is the one a fleet this size meets: about 200 waiters at the 5 s cap is its 40/s, and the first seconds are far above it (the reads are throttled and retried; docs/backends/ssm.md says what that costs).`,
+    );
+    parts.push(
+      mdTable(
+        ['store', 'requests per read', 'busiest second', `after ${rr.steadyFromS} s`, 'limit'],
+        rr.rows.map((x) => [
+          x.store,
+          String(x.requestsPerRead),
+          `${x.peak.toFixed(0)}/s`,
+          `${x.steady.toFixed(0)}/s`,
+          x.limitText,
+        ]),
+        'lrrrl',
+      ),
+    );
+  }
   if (r.waiters) {
     const w = r.waiters;
     const lat = w.latenciesMs;
     parts.push(`## ${w.waiters} waiters`);
     parts.push(
       [
-        `${w.waiters} \`runonce exec\` processes (one process each, file backend) wait on a task this process`,
+        `${w.waiters} \`runonce exec\` processes (one process each; file, then Redis, then PostgreSQL) wait on a task this process`,
         `holds through the engine; once all say they are waiting it holds ${s(w.holdMs)} more and finishes. The clock`,
         "starts at the engine's `done` event (after the done write) and stops at each waiter's exit, both on",
         "this process's monotonic clock. Waiters poll at 250 ms growing ×1.5 with ±25 % jitter to a 5 s cap,",
         `so after ${s(w.waitedMs)} of waiting a polling waiter may sleep up to ${ms(pollPauseInProgress(w.waitedMs) * 1.25)} before it looks again.`,
-        "The file backend's `watch` (fs.watch on the record's directory) wakes them when the record changes;",
+        "Each backend's `watch` wakes them when the record changes (file: fs.watch on the record's directory;",
+        'Redis: the PUBLISH in every write script; PostgreSQL: the NOTIFY of the trigger `runonce init` installs);',
         'the baseline, measured first in the same run, is the same backend without its watch (polls only).',
         'Goal: the last waiter out within 1 s of the done write.',
       ].join('\n'),
@@ -492,6 +539,8 @@ export function markdownReport(r: BenchResults): string {
     row('file, woken by fs.watch', lat);
     row('redis, polling only (baseline)', r.waitersRedisPollOnly?.latenciesMs);
     row('redis, woken by PUBLISH', r.waitersRedis?.latenciesMs);
+    row('postgres, polling only (baseline)', r.waitersPostgresPollOnly?.latenciesMs);
+    row('postgres, woken by LISTEN/NOTIFY', r.waitersPostgres?.latenciesMs);
     if (table.length > 1) parts.push(mdTable(['waiters', 'p50', 'p95', 'last'], table));
     parts.push(
       mdTable(

@@ -1,6 +1,7 @@
 /** Everything one `pnpm bench` run measured; report.ts renders it. */
 import type { Counts, Operation } from '../parts/calls.ts';
 import type { RaceResult } from '../parts/race.ts';
+import type { ReadRateResult } from '../parts/read-rate.ts';
 import type { SkipResult } from '../parts/skip-cost.ts';
 import type { WaitersResult } from '../parts/waiters.ts';
 import type { Machine } from './machine.ts';
@@ -50,7 +51,7 @@ export interface SsmSdkRow {
 export interface BenchResults {
   machine: Machine;
   /** Where each server came from (local binary, env, container) and the tools' versions. */
-  setup: { ssm: string; dynamodb: string; redis: string; aws: string };
+  setup: { ssm: string; dynamodb: string; redis: string; postgres?: string; aws: string };
   durationMs?: number;
   /** Instances started together, then spread over a few seconds. */
   races: RaceResult[];
@@ -60,10 +61,14 @@ export interface BenchResults {
   calls: Record<string, Record<Operation, Counts>>;
   ssmSdk?: SsmSdkRow[];
   lock?: LockResults;
+  readRate?: ReadRateResult;
   waiters?: WaitersResult;
   /** The same waiters on the file backend without its watch (polls only): the baseline of `waiters`. */
   waitersPollOnly?: WaitersResult;
   /** The same on Redis (woken by PUBLISH), and its polling-only baseline. */
   waitersRedis?: WaitersResult;
   waitersRedisPollOnly?: WaitersResult;
+  /** The same on PostgreSQL (woken by NOTIFY), and its polling-only baseline. */
+  waitersPostgres?: WaitersResult;
+  waitersPostgresPollOnly?: WaitersResult;
 }

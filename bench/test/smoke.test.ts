@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { FileBackend, MemoryBackend } from '@runonce/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Counts, DOCUMENTED, measureCalls, type Operation } from '../parts/calls.ts';
+import { pollsPerSecond, readRate } from '../parts/read-rate.ts';
 
 const DOCS = new URL('../../docs/backends/README.md', import.meta.url);
 
@@ -57,5 +58,23 @@ describe('calls per operation', () => {
     } finally {
       await backend.close();
     }
+  });
+});
+
+describe('read rate of polling waiters', () => {
+  it('follows the poll schedule: one waiter at mid-jitter polls at 0.5, 0.75, 1.13, 1.69, 2.53 s …, then every 5 s', () => {
+    const polls = pollsPerSecond(1, 60, () => 0.5);
+    // first read at 500 ms, then pauses 250, 375, 562.5, 843.75, 1265.6, 1898.4, 2847.7, 4271.5, then 5000
+    expect(polls.slice(0, 13)).toEqual([2, 2, 1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 1]);
+    expect(polls.slice(13).reduce((a, b) => a + b, 0)).toBe(9); // 17.8, 22.8, … 57.8 s
+  });
+
+  it('200 waiters reach SSM’s 40 reads/s once all poll at the cap, and are far above it in the first second', () => {
+    const r = readRate(200, 120);
+    const ssm = r.rows.find((x) => x.store === 'ssm');
+    expect(ssm?.steady).toBeGreaterThan(36);
+    expect(ssm?.steady).toBeLessThan(44);
+    expect(ssm?.peak).toBeGreaterThan(200);
+    expect(r.rows.find((x) => x.store === 's3')?.steady).toBeCloseTo(2 * (ssm?.steady ?? 0));
   });
 });
