@@ -1,6 +1,6 @@
 import { provideDynalite, provideMotoDynamoDb, type Service } from '@runonce/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runonce, sandbox } from './helpers.js';
+import { AWS_TEST_ENV, runonce, sandbox } from './helpers.js';
 import { backendE2e } from './suite.js';
 
 // Their own servers (dynalite, and moto/LocalStack), so their absence fails this file only.
@@ -16,9 +16,7 @@ for (const [emulator, provide] of emulators) {
     const awsEnv = () => ({
       RUNONCE_BACKEND: 'dynamodb',
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
+      ...AWS_TEST_ENV,
     });
 
     beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { createEmulatorBucket, type Service, startLocalStack } from '@runonce/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runonce, sandbox } from './helpers.js';
+import { AWS_TEST_ENV, runonce, sandbox } from './helpers.js';
 import { backendE2e } from './suite.js';
 
 // The SSM and S3 end-to-end cases again, on one LocalStack host process serving both (SPEC: its SSM
@@ -14,12 +14,10 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(() => localstack?.stop());
 
-const AWS = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
-
 describe('exec on the ssm backend, on LocalStack', () => {
   const setup = () => {
     const s = sandbox();
-    const env = { ...s.env, ...AWS, RUNONCE_BACKEND: 'ssm', AWS_ENDPOINT_URL_SSM: localstack.url };
+    const env = { ...s.env, ...AWS_TEST_ENV, RUNONCE_BACKEND: 'ssm', AWS_ENDPOINT_URL_SSM: localstack.url };
     return { ...s, env: { ...env, RUNONCE_SSM_PREFIX: `/runonce-${s.env.RUNONCE_NAMESPACE}` } };
   };
   backendE2e(setup);
@@ -36,7 +34,7 @@ describe('exec on the s3 backend, on LocalStack', () => {
     const s = sandbox();
     const env = {
       ...s.env,
-      ...AWS,
+      ...AWS_TEST_ENV,
       RUNONCE_BACKEND: 's3',
       RUNONCE_S3_BUCKET: bucket,
       AWS_ENDPOINT_URL_S3: localstack.url,

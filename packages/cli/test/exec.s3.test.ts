@@ -1,6 +1,6 @@
 import { createEmulatorBucket, provideS3, type Service } from '@runonce/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runonce, sandbox } from './helpers.js';
+import { AWS_TEST_ENV, runonce, sandbox } from './helpers.js';
 import { backendE2e } from './suite.js';
 
 // Its own server (moto serving one request at a time, or RUNONCE_TEST_S3_ENDPOINT), so its absence fails this file only.
@@ -22,9 +22,7 @@ const setup = () => {
       RUNONCE_S3_BUCKET: bucket,
       RUNONCE_S3_PREFIX: `runonce-${s.env.RUNONCE_NAMESPACE}`,
       AWS_ENDPOINT_URL_S3: s3.url,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
+      ...AWS_TEST_ENV,
     },
   };
 };

@@ -1,6 +1,6 @@
 import { provideSsm, type Service } from '@runonce/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runonce, sandbox } from './helpers.js';
+import { AWS_TEST_ENV, runonce, sandbox } from './helpers.js';
 import { backendE2e } from './suite.js';
 
 // Its own server (moto, LocalStack or RUNONCE_TEST_SSM_ENDPOINT), so its absence fails this file only.
@@ -19,9 +19,7 @@ const setup = () => {
       RUNONCE_BACKEND: 'ssm',
       RUNONCE_SSM_PREFIX: `/runonce-${s.env.RUNONCE_NAMESPACE}`,
       AWS_ENDPOINT_URL_SSM: ssm.url,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
+      ...AWS_TEST_ENV,
     },
   };
 };

@@ -7,6 +7,13 @@ import { afterEach } from 'vitest';
 
 export const BIN = fileURLToPath(new URL('../bin/runonce.js', import.meta.url));
 
+/** A region and dummy credentials: what the SDK needs to sign requests to an emulator. */
+export const AWS_TEST_ENV = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+} as const;
+
 export interface Run {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
