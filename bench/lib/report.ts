@@ -6,7 +6,7 @@ import { BACKOFF, backoffDelay } from '@runonce/core';
 import { DOCUMENTED, formatCounts, OPERATIONS, type Operation, sameCounts } from '../parts/calls.ts';
 import type { RaceResult, Round } from '../parts/race.ts';
 import { SKIP_LABELS, type SkipVariant } from '../parts/skip-cost.ts';
-import type { BenchResults } from './results.ts';
+import type { BenchResults, LockContended } from './results.ts';
 import { median, quantile } from './stats.ts';
 
 export interface Row {
@@ -40,6 +40,15 @@ export function pollPauseInProgress(waitedMs: number): number {
   let t = 0;
   while (t + pause(round) <= waitedMs) t += pause(round++);
   return pause(round);
+}
+
+/** What the ratio table compares for a contended lock, each lower-is-better: label, figure, format. */
+function contendedMeasures(contenders: number): [string, (c: LockContended) => number, (x: number) => string][] {
+  return [
+    ['ask → hold p99', (c) => c.waitMs.p99, ms],
+    ['worst ask → hold', (c) => c.waitMs.worst, ms],
+    [`busiest contender's share (fair ${pct(1 / contenders)})`, (c) => c.busiestShare, pct],
+  ];
 }
 
 export function ratioRows(r: BenchResults): Row[] {
@@ -156,31 +165,16 @@ export function ratioRows(r: BenchResults): Row[] {
           better: 'higher',
         });
         for (const c of o.contended) {
-          const vs = `vs ${o.name} (${c.setting})`;
-          rows.push({
-            section,
-            measure: `${l.contenders} contenders: ask → hold p99, ${vs}`,
-            runonce: ms(mine.waitMs.p99),
-            baseline: ms(c.waitMs.p99),
-            ratio: ratio(mine.waitMs.p99, c.waitMs.p99),
-            better: 'lower',
-          });
-          rows.push({
-            section,
-            measure: `${l.contenders} contenders: worst ask → hold, ${vs}`,
-            runonce: ms(mine.waitMs.worst),
-            baseline: ms(c.waitMs.worst),
-            ratio: ratio(mine.waitMs.worst, c.waitMs.worst),
-            better: 'lower',
-          });
-          rows.push({
-            section,
-            measure: `${l.contenders} contenders: busiest contender's share (fair ${pct(1 / l.contenders)}), ${vs}`,
-            runonce: pct(mine.busiestShare),
-            baseline: pct(c.busiestShare),
-            ratio: ratio(mine.busiestShare, c.busiestShare),
-            better: 'lower',
-          });
+          for (const [what, of, fmt] of contendedMeasures(l.contenders)) {
+            rows.push({
+              section,
+              measure: `${l.contenders} contenders: ${what}, vs ${o.name} (${c.setting})`,
+              runonce: fmt(of(mine)),
+              baseline: fmt(of(c)),
+              ratio: ratio(of(mine), of(c)),
+              better: 'lower',
+            });
+          }
         }
       }
     }
@@ -199,7 +193,7 @@ export function ratioRows(r: BenchResults): Row[] {
       });
       rows.push({
         section,
-        measure: `${x.store}: requests/s after ${rr.steadyFromS} s (every waiter at the 5 s cap), vs the limit`,
+        measure: `${x.store}: requests/s after ${rr.steadyFromS} s (every waiter at the ${BACKOFF.poll.capMs / 1000} s cap), vs the limit`,
         runonce: `${x.steady.toFixed(0)}/s`,
         baseline: `${x.limit}/s`,
         ratio: ratio(x.steady, x.limit),

@@ -51,17 +51,25 @@ export function pollsPerSecond(waiters: number, seconds: number, random: () => n
     // a waiter's first read is the one that finds the task held; it then polls after each pause
     let t = random() * 1000;
     for (let round = 0; t < seconds * 1000; round++) {
-      buckets[Math.floor(t / 1000)] = (buckets[Math.floor(t / 1000)] as number) + 1;
+      const second = Math.floor(t / 1000);
+      buckets[second] = (buckets[second] as number) + 1;
       t += backoffDelay(BACKOFF.poll, round, random);
     }
   }
   return buckets;
 }
 
+/** By when every waiter polls at the cap: a start within the first second, then each pause before it at its longest. */
+function secondsToCap(): number {
+  const { firstMs, factor, capMs, jitter } = BACKOFF.poll;
+  let t = 1000;
+  for (let base = firstMs; base < capMs; base *= factor) t += base * jitter[1];
+  return Math.ceil(t / 1000);
+}
+
 export function readRate(waiters = 200, seconds = 300): ReadRateResult {
   const polls = pollsPerSecond(waiters, seconds);
-  // every pause is at the cap once the schedule has grown to it: 250 ms ×1.5^n reaches 5 s at n = 8
-  const steadyFromS = 30;
+  const steadyFromS = secondsToCap();
   const steadyPolls = polls.slice(steadyFromS);
   const steady = steadyPolls.reduce((a, b) => a + b, 0) / steadyPolls.length;
   const peak = Math.max(...polls);

@@ -4,8 +4,9 @@
  * engine. Once every waiter has said it is waiting, the holder keeps the task
  * `holdMs` longer and finishes; the `done` event (emitted after the done write)
  * is the start. Each waiter's exit is timed by this process on the same
- * monotonic clock (on Redis and PostgreSQL, with `server`, the same). Waiters poll at 250 ms growing ×1.5 (±25 % jitter) to a
+ * monotonic clock. Waiters poll at 250 ms growing ×1.5 (±25 % jitter) to a
  * 5 s cap, so the poll interval reached at that point bounds the latency.
+ * With `server`, the same on Redis or PostgreSQL instead of the file backend.
  * The waiters' command is `false`: a waiter that ran it would exit 1.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
