@@ -61,9 +61,10 @@ export function pollsPerSecond(waiters: number, seconds: number, random: () => n
 
 /** By when every waiter polls at the cap: a start within the first second, then each pause before it at its longest. */
 function secondsToCap(): number {
-  const { firstMs, factor, capMs, jitter } = BACKOFF.poll;
+  const longest = (round: number) => backoffDelay(BACKOFF.poll, round, () => 1);
+  const atCap = longest(Number.POSITIVE_INFINITY);
   let t = 1000;
-  for (let base = firstMs; base < capMs; base *= factor) t += base * jitter[1];
+  for (let round = 0; longest(round) < atCap; round++) t += longest(round);
   return Math.ceil(t / 1000);
 }
 
