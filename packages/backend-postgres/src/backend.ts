@@ -193,11 +193,11 @@ export class PostgresBackend implements Backend {
    * the trigger (a table from before it), or behind a transaction pooler, nothing arrives and the
    * waiter polls. Rejects if the listening session cannot be opened.
    */
-  watch(key: RecordKey, signal: AbortSignal): Promise<void> {
+  watch(key: RecordKey, signal: AbortSignal, slot?: number): Promise<void> {
     const record = recordOf(key);
     if (this.#closed) return Promise.resolve();
     if (this.#listenUrl === false) return Promise.reject(new ValidationError('listening is off (listenUrl: false)'));
-    const w = this.#watchers.add(record, signal);
+    const w = this.#watchers.add(record, signal, slot);
     this.#listen().catch((e: unknown) =>
       w.fail(mapPostgresError(e, `LISTEN on table ${this.table} at ${this.#where}`, this.table)),
     );
@@ -215,7 +215,11 @@ export class PostgresBackend implements Backend {
         this.#listener = undefined;
       });
       client.on('notification', (n) => {
-        if (n.payload !== undefined) this.#watchers.wake(n.payload);
+        // `<record> <slot>` (no record has a space); a deletion, or a trigger from before slots were
+        // sent, says only the record: every watcher of it wakes
+        if (n.payload === undefined) return;
+        const [record, slot] = n.payload.split(' ');
+        this.#watchers.wake(record as string, slot === undefined ? undefined : Number(slot));
       });
       await client.connect();
       await client.query(`LISTEN "${this.#channel}"`);
@@ -275,9 +279,11 @@ export class PostgresBackend implements Backend {
   async #ensureTrigger(): Promise<string> {
     const [found] = await this.#query<{ n: number }>(
       'init',
-      `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'runonce_notify'`,
+      `SELECT count(*)::int AS n FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+        WHERE t.tgrelid = to_regclass($1) AND t.tgname = 'runonce_notify' AND p.prosrc LIKE '%NEW.slot%'`,
       [this.#t],
     );
+    // a trigger from before the payload named the slot is replaced (it still wakes, only more waiters)
     if ((found?.n ?? 0) > 0) return 'wake-up trigger in place';
     try {
       await this.#installTrigger();
@@ -302,7 +308,7 @@ export class PostgresBackend implements Backend {
          PERFORM pg_advisory_xact_lock(hashtext('runonce init ${this.table}'));
          EXECUTE $f$CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $b$
            BEGIN
-             PERFORM pg_notify('${this.#channel}', CASE WHEN TG_OP = 'DELETE' THEN OLD.record ELSE NEW.record END);
+             PERFORM pg_notify('${this.#channel}', CASE WHEN TG_OP = 'DELETE' THEN OLD.record ELSE NEW.record || ' ' || NEW.slot END);
              RETURN NULL;
            END $b$$f$;
          EXECUTE $f$CREATE OR REPLACE TRIGGER runonce_notify AFTER INSERT OR UPDATE OR DELETE ON ${this.#t}

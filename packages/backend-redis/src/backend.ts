@@ -297,12 +297,14 @@ export class RedisBackend implements Backend {
   /**
    * Every create and write PUBLISHes the slot on the record's own name (inside its script); a watch
    * SUBSCRIBEs to it on a second connection that all watches of this backend share. Resolves on the
-   * next message; rejects if that connection cannot subscribe (the waiter then polls).
+   * next message (with `slot`, the next about that slot, or a removal); rejects if that connection cannot
+   * subscribe (the waiter then polls). The message is the slot index, so a lock's queued waiter sleeps
+   * through every change but the one of the slot ahead of it.
    */
-  watch(key: RecordKey, signal: AbortSignal): Promise<void> {
+  watch(key: RecordKey, signal: AbortSignal, slot?: number): Promise<void> {
     const id = this.#key(key);
     if (this.#closed) return Promise.resolve();
-    const w = this.#watchers.add(id, signal);
+    const w = this.#watchers.add(id, signal, slot);
     if (w.first)
       this.#subscriberClient()
         .subscribe(id)
@@ -321,8 +323,9 @@ export class RedisBackend implements Backend {
       const sub: Redis | Cluster =
         this.#client instanceof Cluster ? this.#client.duplicate() : (this.#client as Redis).duplicate();
       sub.on('error', () => {}); // the polls go on; the next watch reports it
-      sub.on('message', (channel: string) => {
-        this.#watchers.wake(channel);
+      sub.on('message', (channel: string, message: string) => {
+        // the scripts publish the slot they changed; a removal ('removed') wakes every watcher
+        this.#watchers.wake(channel, SLOT_FIELD.test(message) ? Number(message) : undefined);
         this.#unsubscribeLater(channel);
       });
       this.#subscriber = sub;

@@ -1,6 +1,7 @@
 export { type ClaimRaceResult, type CreateRaceResult, claimRace, createRace } from './contenders.js';
 export { engine } from './engine.js';
 export { errors } from './errors.js';
+export { line } from './line.js';
 export { next } from './next.js';
 export { primitives } from './primitives.js';
 export { raceInProcesses } from './processes.js';

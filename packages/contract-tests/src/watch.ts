@@ -52,6 +52,23 @@ export function watch(target: ContractTarget, ctx: SuiteContext): void {
       }
     });
 
+    it('a watcher of one slot wakes when a second connection writes that slot', async () => {
+      const other = await target.backend();
+      try {
+        const key = [ctx.namespace(), '_lock', 'l'];
+        await ctx.backend.create(key, 1, { seed: 1 });
+        await ctx.backend.create(key, 2, { seed: 2 });
+        const ac = new AbortController();
+        const woke = watchOf(ctx.backend)(key, ac.signal, 1);
+        await new Promise((r) => setTimeout(r, 200)); // let it subscribe
+        await other.write(key, 1, { released: true });
+        expect(await within(woke, 2000), 'a write of slot 1 did not wake its watcher').not.toBe('pending');
+        ac.abort();
+      } finally {
+        await other.close();
+      }
+    });
+
     it('stays asleep while nothing changes, and an abort ends it at once', async () => {
       const key = [ctx.namespace(), 'task', 'scope'];
       await ctx.backend.create(key, 1, { seed: true });

@@ -73,8 +73,12 @@ export interface Backend {
    * by anyone), and at once when `signal` aborts. A hint, never the truth: a waiter wakes on it or on its
    * jittered poll, whichever comes first, and always re-reads; a notification that is lost only delays
    * it to the next poll. Rejects when the store cannot notify now (the waiter then only polls).
+   *
+   * With `slot`, the watcher cares only about that slot (a lock's queued waiter and the slot ahead of
+   * it): a backend that knows which slot changed (Redis) may sleep through changes of other slots; one
+   * that does not (PostgreSQL, file) wakes on any change of the record, which is correct, only busier.
    */
-  watch?(key: RecordKey, signal: AbortSignal): Promise<void>;
+  watch?(key: RecordKey, signal: AbortSignal, slot?: number): Promise<void>;
   /**
    * Optional: the permissions this backend needs, as text to paste (an IAM
    * policy, an ACL rule). `runonce doctor` prints it.

@@ -28,6 +28,12 @@ export interface LeaseOptions {
    * take over. Default 0.
    */
   readonly stopGraceMs?: number;
+  /**
+   * Which slots above ours end our lease. Default: every one (a higher attempt, an operator's
+   * tombstone). A lock passes a filter that lets waiters line up above its holder (`queued` slots)
+   * without taking anything from it.
+   */
+  readonly isClaim?: (slot: Slot) => boolean;
   readonly onHeartbeat?: (version: number) => void;
   /** After each confirmed renewal (and once at the start): the new `stopBy`. */
   readonly onRenewed?: (stopBy: number) => void;
@@ -213,9 +219,39 @@ export class Lease {
     }
   }
 
+  /**
+   * Hand our slot over to a new value and a new lease: a lock's waiter in line becomes the holder.
+   * Heartbeats stop first. The write must be confirmed before our renew deadline, since from our last
+   * renewal + lease on, a waiter behind us that saw that version unchanged may take over; a write
+   * confirmed before then is what such a waiter reads instead. Returns the new version and when the
+   * write was sent (the new lease's `claimedAt`); throws LeaseLostError when too late or refused.
+   */
+  async rewrite(value: JsonObject): Promise<{ version: number; sentAt: number }> {
+    await this.#halt();
+    if (this.#lost) throw this.#lost;
+    const { backend, clock, key, index } = this.#o;
+    const sentAt = clock.monotonic();
+    const deadline = this.#renewDeadline();
+    if (sentAt >= deadline) throw this.#markLost('too late to take over our slot (past the renew deadline)');
+    const written = backend.write(key, index, value).then(
+      (version) => ({ version }),
+      (error: unknown) => ({ error }),
+    );
+    const r = await settledBefore(clock, written, deadline - sentAt);
+    if (r === undefined || clock.monotonic() >= deadline) {
+      throw this.#markLost('the write that takes our slot over was not confirmed before the renew deadline');
+    }
+    if ('error' in r) throw this.#markLost(`could not take our slot over: ${(r.error as Error).message}`, r.error);
+    this.#version = r.version;
+    return { version: r.version, sentAt };
+  }
+
   /** Lost if a slot above ours is a claim (an operator's tombstone is not). */
   #noClaimAbove(slots: readonly Slot[], when: string): void {
-    const higher = slots.find((s) => s.index > this.#o.index && !isTombstoneValue(s.value));
+    const claim = this.#o.isClaim;
+    const higher = slots.find(
+      (s) => s.index > this.#o.index && !isTombstoneValue(s.value) && (claim === undefined || claim(s)),
+    );
     if (higher) throw this.#markLost(`attempt ${higher.index} was claimed ${when}`);
   }
 
@@ -315,7 +351,8 @@ export class Lease {
     const { backend, clock, key, index } = this.#o;
     const sentAt = clock.monotonic();
     const slots = await backend.read(key);
-    const higher = slots.find((s) => s.index > index);
+    const claim = this.#o.isClaim;
+    const higher = slots.find((s) => s.index > index && (claim === undefined || claim(s)));
     if (higher && isTombstoneValue(higher.value)) {
       throw this.#markLost(`released by an operator (attempt ${higher.index}${reasonOf(higher.value)})`);
     }

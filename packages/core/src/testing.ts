@@ -4,6 +4,8 @@
  * faults a real server will not produce on demand.
  */
 import type { Backend, CreateResult, JsonObject, RecordKey, Slot } from './backend.js';
+import { MemoryBackend } from './backends/memory.js';
+import { Watchers } from './watchers.js';
 
 export { FakeClock } from './clock.js';
 
@@ -73,5 +75,38 @@ export class FaultyBackend implements Backend {
   }
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+/**
+ * The memory backend with a watch, as Redis has one: every create and write wakes the watchers of
+ * that slot (and those watching the whole record). `wakes` counts the watchers woken.
+ */
+export class NotifyingMemory extends MemoryBackend {
+  readonly watchers = new Watchers();
+  wakes = 0;
+  watch(key: RecordKey, signal: AbortSignal, slot?: number): Promise<void> {
+    return this.watchers.add(key.join('/'), signal, slot).promise;
+  }
+  override async create(key: RecordKey, index: number, value: JsonObject): Promise<CreateResult> {
+    const r = await super.create(key, index, value);
+    this.#wake(key, index);
+    return r;
+  }
+  override async createNext(key: RecordKey, index: number, value: JsonObject, keep: number): Promise<CreateResult> {
+    const r = await super.createNext(key, index, value, keep);
+    if (r.won) this.#wake(key, index);
+    return r;
+  }
+  override async write(key: RecordKey, index: number, value: JsonObject): Promise<number> {
+    const v = await super.write(key, index, value);
+    this.#wake(key, index);
+    return v;
+  }
+  #wake(key: RecordKey, slot: number): void {
+    const id = key.join('/');
+    const before = this.watchers.count(id);
+    this.watchers.wake(id, slot);
+    this.wakes += before - this.watchers.count(id);
   }
 }

@@ -20,19 +20,22 @@ export class Waiter {
   readonly #start: number;
   /** Polls so far: the next pause is BACKOFF.poll's for this round. */
   #round = 0;
-  #seen: { attempt: number; version: number; since: number } | undefined;
+  /** Per slot watched (a lock's queued waiter may look past a dead one to the slot below): its version and since when. */
+  readonly #seen = new Map<number, { version: number; since: number }>();
   #waited = false;
-  readonly #watch: ((signal: AbortSignal) => Promise<void>) | undefined;
+  readonly #watch: Watch | undefined;
   /** Made on the first watch: a waiter that never polls (the lock's uncontended path) costs no controller. */
   #stop: AbortController | undefined;
   #armed: Promise<'changed'> | undefined;
+  /** The one slot the armed watch is for; undefined: the whole record. */
+  #target: number | undefined;
 
   constructor(
     readonly clock: Clock,
     readonly random: Random,
     readonly timeoutMs: number,
     readonly what: string,
-    watch?: (signal: AbortSignal) => Promise<void>,
+    watch?: Watch,
   ) {
     this.#start = clock.monotonic();
     this.#watch = watch;
@@ -43,11 +46,26 @@ export class Waiter {
     this.#stop?.abort(STOPPED);
   }
 
+  /**
+   * Watch only `slot` from now on (a lock's queued waiter and the slot ahead of it). When that changes
+   * the target, the watch is armed again at once, before the caller's next read, so nothing that read
+   * misses can be missed by the watch too; returns true then: the caller must read again before it
+   * waits. A waiter without a watch has nothing to aim: false.
+   */
+  watchSlot(slot: number): boolean {
+    if (!this.#watch || (this.#armed && this.#target === slot)) return false;
+    this.#target = slot;
+    this.#stop?.abort(STOPPED);
+    this.#stop = new AbortController();
+    this.#armed = this.#arm();
+    return true;
+  }
+
   #arm(): Promise<'changed'> {
-    const watch = this.#watch as (signal: AbortSignal) => Promise<void>;
+    const watch = this.#watch as Watch;
     // A watch that fails (the store cannot notify now) never wakes anyone: the polls go on.
     this.#stop ??= new AbortController();
-    return watch(this.#stop.signal).then(
+    return watch(this.#stop.signal, this.#target).then(
       () => 'changed' as const,
       () => new Promise<never>(() => {}),
     );
@@ -71,9 +89,9 @@ export class Waiter {
    */
   staleFor(holder: { attempt: number; version: number }): number {
     const now = this.clock.monotonic();
-    const s = this.#seen;
-    if (!s || s.attempt !== holder.attempt || s.version !== holder.version) {
-      this.#seen = { attempt: holder.attempt, version: holder.version, since: now };
+    const s = this.#seen.get(holder.attempt);
+    if (!s || s.version !== holder.version) {
+      this.#seen.set(holder.attempt, { version: holder.version, since: now });
       return 0;
     }
     return now - s.since;
@@ -130,9 +148,12 @@ export class Waiter {
   }
 }
 
+/** A backend's watch of one record, bound to it: resolves at a change (of `slot` only, where named). */
+export type Watch = (signal: AbortSignal, slot?: number) => Promise<void>;
+
 /** The backend's watch of one record, for a Waiter, where it has one. */
-export function watchOf(backend: Backend, key: RecordKey): ((signal: AbortSignal) => Promise<void>) | undefined {
+export function watchOf(backend: Backend, key: RecordKey): Watch | undefined {
   return backend.watch
-    ? (signal) => (backend.watch as NonNullable<Backend['watch']>).call(backend, key, signal)
+    ? (signal, slot) => (backend.watch as NonNullable<Backend['watch']>).call(backend, key, signal, slot)
     : undefined;
 }

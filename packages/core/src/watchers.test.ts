@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { JsonObject, RecordKey } from './backend.js';
-import { MemoryBackend } from './backends/memory.js';
 import { FakeClock } from './clock.js';
 import { RunOnce } from './engine.js';
+import { NotifyingMemory } from './testing.js';
 import { Watchers } from './watchers.js';
 
 const flush = async () => {
@@ -32,6 +31,28 @@ describe('Watchers: who waits on which record', () => {
     expect(w.add('k', ac.signal).first).toBe(true); // a later watcher subscribes again
   });
 
+  it('a watcher of one slot sleeps through changes of other slots; a wake without a slot wakes all', async () => {
+    const w = new Watchers();
+    const ac = new AbortController();
+    const woke: string[] = [];
+    const watch = (name: string, slot?: number) => void w.add('k', ac.signal, slot).promise.then(() => woke.push(name));
+    watch('slot 3', 3);
+    watch('slot 4', 4);
+    watch('any');
+    w.wake('k', 4);
+    await flush();
+    expect(woke.sort()).toEqual(['any', 'slot 4']);
+    expect(w.count('k')).toBe(1);
+    w.wake('k', 5);
+    await flush();
+    expect(w.count('k')).toBe(1); // nobody watches 5: slot 3 sleeps on
+    w.wake('k'); // a removal: everyone
+    await flush();
+    expect(woke.sort()).toEqual(['any', 'slot 3', 'slot 4']);
+    expect(w.count('k')).toBe(0);
+    expect(w.add('k', ac.signal, 3).first).toBe(true);
+  });
+
   it('an abort resolves that watcher alone; a failed subscription rejects it', async () => {
     const w = new Watchers();
     const one = new AbortController();
@@ -45,29 +66,6 @@ describe('Watchers: who waits on which record', () => {
     expect(w.count('k')).toBe(0);
   });
 });
-
-/** The memory backend with a watch: every create and write wakes the record's watchers. */
-class NotifyingMemory extends MemoryBackend {
-  readonly watchers = new Watchers();
-  wakes = 0;
-  watch(key: RecordKey, signal: AbortSignal): Promise<void> {
-    return this.watchers.add(key.join('/'), signal).promise;
-  }
-  override async create(key: RecordKey, index: number, value: JsonObject) {
-    const r = await super.create(key, index, value);
-    this.#wake(key);
-    return r;
-  }
-  override async write(key: RecordKey, index: number, value: JsonObject) {
-    const v = await super.write(key, index, value);
-    this.#wake(key);
-    return v;
-  }
-  #wake(key: RecordKey): void {
-    if (this.watchers.count(key.join('/')) > 0) this.wakes++;
-    this.watchers.wake(key.join('/'));
-  }
-}
 
 describe('a waiter woken by the store', () => {
   it("learns the outcome when the owner writes done, without its poll's pause passing", async () => {
