@@ -80,6 +80,52 @@ describe('postgres: init, the table and its privileges', () => {
   });
 });
 
+describe('postgres: wake-ups by slot', () => {
+  it('a watcher of one slot sleeps through changes of other slots and wakes on its own', async () => {
+    const table = fresh();
+    const a = new PostgresBackend({ url, table });
+    const b = new PostgresBackend({ url, table });
+    await a.init();
+    const key = ['ns', '_lock', 'l'];
+    await a.create(key, 1, { n: 1 });
+    await a.create(key, 2, { n: 2 });
+    const ac = new AbortController();
+    let woke = false;
+    const watching = a.watch(key, ac.signal, 1).then(() => {
+      woke = true;
+    });
+    await new Promise((r) => setTimeout(r, 300)); // LISTEN is in place
+    await b.write(key, 2, { n: 2, again: true });
+    await b.create(key, 3, { n: 3 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(woke).toBe(false);
+    await b.write(key, 1, { n: 1, released: true });
+    await watching;
+    expect(woke).toBe(true);
+    ac.abort();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('init replaces a trigger from before the payload named the slot (it woke every watcher of the record)', async () => {
+    const table = fresh();
+    const b = new PostgresBackend({ url, table });
+    await b.init();
+    // the trigger function as runonce installed it before
+    await admin.query(
+      `CREATE OR REPLACE FUNCTION ${table}_notify() RETURNS trigger LANGUAGE plpgsql AS $b$
+         BEGIN
+           PERFORM pg_notify('runonce_${table}', CASE WHEN TG_OP = 'DELETE' THEN OLD.record ELSE NEW.record END);
+           RETURN NULL;
+         END $b$`,
+    );
+    expect(await b.init()).toBe(
+      `PostgreSQL table ${table} exists and has runonce's columns; wake-up trigger installed`,
+    );
+    expect(await b.init()).toBe(`PostgreSQL table ${table} exists and has runonce's columns; wake-up trigger in place`);
+    await b.close();
+  });
+});
+
 describe('postgres: input and failures', () => {
   it('refuses table names that would need quoting or escape the identifier', () => {
     for (const bad of ['a-b', 'x"; drop table y; --', 'a.b.c', '', '1abc', 'a'.repeat(64)])
