@@ -10,8 +10,11 @@
  *
  *   sequential  one caller, lock after lock, never contended. Measured in
  *               `rounds` short rounds, each library once per round in a
- *               rotating order, beside the physical limit: two PING round
- *               trips (a cycle is two round trips in every library). A
+ *               rotating order, beside two PING round trips (a cycle whose
+ *               release is awaited is two round trips in every library;
+ *               runonce's withLock sends its release on an ordered store and
+ *               does not wait for it, so the rows with the release awaited
+ *               for runonce and not awaited for the peers are shown beside). A
  *               library's figure is its median; its ratios are medians of the
  *               per-round ratios, so a machine that slows down for a second
  *               slows every library in that round alike.
@@ -67,6 +70,11 @@ interface Library {
   readonly name: string;
   /** Its defaults first; a library without a retry to tune has only those. */
   readonly settings: readonly Setting[];
+  /**
+   * Sequential only, shown for context: runonce with its release awaited (lock() + release()), a
+   * peer with its release sent and not awaited, as runonce's withLock does on an ordered store.
+   */
+  readonly other?: { readonly name: string; readonly context: string; readonly cycle: Cycle };
   close(): Promise<void>;
 }
 
@@ -86,13 +94,23 @@ async function runonceLibrary(url: string): Promise<Library> {
     settings: [
       {
         setting: 'default',
-        settings: 'lease 15s; waiters poll 250 ms ×1.5 to 5 s (jittered); nothing to tune',
+        settings:
+          'lease 15s; waiters line up and are woken by the slot ahead (a poll from 250 ms ×1.5 to 5 s as fallback); withLock sends its release without awaiting the answer (Redis is ordered); nothing to tune',
         cycle: async (name, id, critical) => {
           const out = await engine(id).withLock(name, critical, { lease: '15s' });
           if (!out.acquired) throw new Error('runonce: lock not acquired');
         },
       },
     ],
+    other: {
+      name: 'runonce lock() + release()',
+      context: 'the release awaited, as the peers await theirs',
+      cycle: async (name, id, critical) => {
+        const handle = await engine(id).lock(name, { lease: '15s' });
+        await critical();
+        await handle.release();
+      },
+    },
     close: () => backend.close(),
   };
 }
@@ -118,6 +136,16 @@ async function semaphoreLibrary(url: string): Promise<Library> {
       },
       { setting: 'tuned', settings: 'retryInterval 1 ms', cycle: cycle(1) },
     ],
+    other: {
+      name: 'redis-semaphore, release not awaited',
+      context: 'release() sent and not awaited, as runonce’s withLock does on an ordered store',
+      cycle: async (name, _id, critical) => {
+        const mutex = new Mutex(client, name, { lockTimeout: LEASE_MS, acquireTimeout: 60_000, retryInterval: 10 });
+        await mutex.acquire();
+        await critical();
+        void mutex.release().catch(() => {});
+      },
+    },
     close: async () => {
       client.disconnect();
     },
@@ -146,6 +174,19 @@ async function redlockLibrary(url: string): Promise<Library> {
       },
       { setting: 'tuned', settings: 'retryDelay 5 ms + jitter 5 ms', cycle: cycle(5, 5) },
     ],
+    other: {
+      name: 'redlock, release not awaited',
+      context: 'release() sent and not awaited, as runonce’s withLock does on an ordered store',
+      cycle: (() => {
+        const redlock = new Redlock([client], { retryCount: -1, retryDelay: 200, retryJitter: 100 });
+        redlock.on('error', () => {});
+        return async (name, _id, critical) => {
+          const lock = await redlock.acquire([name], LEASE_MS);
+          await critical();
+          void lock.release().catch(() => {});
+        };
+      })() satisfies Cycle,
+    },
     close: async () => {
       client.disconnect();
     },
@@ -219,16 +260,19 @@ const ping = new Redis(redis.url);
 let out: LockResults;
 try {
   for (const make of [runonceLibrary, semaphoreLibrary, redlockLibrary]) libraries.push(await make(redis.url));
-  // Sequential: each library's default cycle and the PING pair, once per round, in a rotating order.
-  // runners[0] is the PING pair, runners[n + 1] library n
+  // Sequential: each library's default cycle, the context cycles and the PING pair, once per round,
+  // in a rotating order. runners[0] is the PING pair, then one per entry of `sequential`.
+  const sequential: { lib: Library; name: string; cycle: Cycle; context?: string }[] = [
+    ...libraries.map((lib) => ({ lib, name: lib.name, cycle: (lib.settings[0] as Setting).cycle })),
+    ...libraries.flatMap((lib) => (lib.other ? [{ lib, ...lib.other }] : [])),
+  ];
   const runners: (() => Promise<unknown>)[] = [
     async () => {
       await ping.ping();
       await ping.ping();
     },
-    ...libraries.map((lib) => {
-      const cycle = (lib.settings[0] as Setting).cycle;
-      const critical = exclusive(lib.name, 0);
+    ...sequential.map(({ name, cycle }) => {
+      const critical = exclusive(name, 0);
       const lockName = `sequential-${randomBytes(3).toString('hex')}`;
       return () => cycle(lockName, 0, critical);
     }),
@@ -244,24 +288,27 @@ try {
   const perRound = (i: number, j: number) =>
     median((rates[i] as number[]).map((x, round) => x / ((rates[j] as number[])[round] as number)));
   const rows: LockRow[] = [];
-  for (const [n, lib] of libraries.entries()) {
+  for (const [n, entry] of sequential.entries()) {
     const i = n + 1;
     const row: LockRow = {
-      name: lib.name,
+      name: entry.name,
+      ...(entry.context ? { context: entry.context } : {}),
       sequential: median(rates[i] as number[]),
       ofPing: perRound(i, 0),
       runonceOverIt: perRound(1, i),
       contended: [],
     };
-    for (const s of lib.settings) {
-      const c = await contended(lib.name, s.cycle);
-      row.contended.push({
-        setting: s.setting,
-        settings: s.settings,
-        perSecond: c.perSecond,
-        busiestShare: c.busiestShare,
-        waitMs: { p50: quantile(c.waitsMs, 0.5), p99: quantile(c.waitsMs, 0.99), worst: max(c.waitsMs) },
-      });
+    if (!entry.context) {
+      for (const s of entry.lib.settings) {
+        const c = await contended(entry.name, s.cycle);
+        row.contended.push({
+          setting: s.setting,
+          settings: s.settings,
+          perSecond: c.perSecond,
+          busiestShare: c.busiestShare,
+          waitMs: { p50: quantile(c.waitsMs, 0.5), p99: quantile(c.waitsMs, 0.99), worst: max(c.waitsMs) },
+        });
+      }
     }
     rows.push(row);
   }
@@ -283,10 +330,10 @@ try {
 const n = (x: number) => x.toFixed(0);
 const ms = (x: number) => (x < 10 ? x.toFixed(1) : x.toFixed(0));
 console.log(`sequential (2× PING: ${n(out.ping)}/s, the limit)`);
-console.log(`${'lock'.padEnd(26)}${'cycles/s'.padStart(10)}${'of 2× PING'.padStart(12)}${'runonce ÷ it'.padStart(14)}`);
+console.log(`${'lock'.padEnd(38)}${'cycles/s'.padStart(10)}${'of 2× PING'.padStart(12)}${'runonce ÷ it'.padStart(14)}`);
 for (const r of out.results) {
   console.log(
-    `${r.name.padEnd(26)}${n(r.sequential).padStart(10)}${r.ofPing.toFixed(2).padStart(12)}${`${r.runonceOverIt.toFixed(2)}×`.padStart(14)}`,
+    `${r.name.padEnd(38)}${n(r.sequential).padStart(10)}${r.ofPing.toFixed(2).padStart(12)}${`${r.runonceOverIt.toFixed(2)}×`.padStart(14)}${r.context ? `  (${r.context})` : ''}`,
   );
 }
 console.log(

@@ -158,7 +158,7 @@ export function ratioRows(r: BenchResults): Row[] {
       for (const o of others) {
         rows.push({
           section,
-          measure: `sequential, vs ${o.name} (goal >= 1)`,
+          measure: `sequential, vs ${o.name} (${o.context ? `context: ${o.context}` : 'goal >= 1'})`,
           runonce: perS(ours.sequential),
           baseline: perS(o.sequential),
           ratio: o.runonceOverIt.toFixed(2),
@@ -452,7 +452,7 @@ export function markdownReport(r: BenchResults): string {
     const l = r.lock;
     parts.push('## Redis lock');
     parts.push(
-      `bench/redis-lock.ts: each library on its own ioredis connection to the same redis-server. **Sequential**: one caller locking and unlocking in a loop, never contended, in ${l.rounds} rounds of ${l.roundMs} ms; each round runs every library once, and two \`PING\` round trips on a connection of their own, in a rotating order. Every library's cycle is two round trips (runonce: create-if-next and the release write, each one Lua script; redis-semaphore: \`SET NX PX\` and a Lua release; redlock: a Lua acquire and a Lua release), so two PINGs per second is the limit. Figures are medians of the rounds, ratios medians of the per-round ratios. Goal: runonce at least 1.0× both peers. **Contended**: ${l.contenders} callers looping on one lock name for ${l.seconds} s, each holding it ${l.holdMs} ms; the busiest contender's share of all acquisitions (fair: ${pct(1 / l.contenders)}) and the time from asking to holding. Goal: runonce lowest on p99 and on the worst wait, its busiest share closest to fair. A critical section that finds a second holder fails the run.`,
+      `bench/redis-lock.ts: each library on its own ioredis connection to the same redis-server. **Sequential**: one caller locking and unlocking in a loop, never contended, in ${l.rounds} rounds of ${l.roundMs} ms; each round runs every library once, and two \`PING\` round trips on a connection of their own, in a rotating order. A cycle whose release is awaited is two round trips in every library (runonce: create-if-next and the release write, each one Lua script; redis-semaphore: \`SET NX PX\` and a Lua release; redlock: a Lua acquire and a Lua release), so two PINGs per second is its limit. runonce's \`withLock\` sends its release and does not wait for the answer on an ordered store (Redis: one connection, so its next acquire goes out behind the release): a cycle then waits for one round trip. For a like-for-like view, runonce with its release awaited (\`lock()\` + \`release()\`) and each peer with its release not awaited are shown beside, marked as context. Figures are medians of the rounds, ratios medians of the per-round ratios. Goal: runonce at least 1.0× both peers as each is documented to be used. **Contended**: ${l.contenders} callers looping on one lock name for ${l.seconds} s, each holding it ${l.holdMs} ms; the busiest contender's share of all acquisitions (fair: ${pct(1 / l.contenders)}) and the time from asking to holding. Goal: runonce lowest on p99 and on the worst wait, its busiest share closest to fair. A critical section that finds a second holder fails the run.`,
     );
     parts.push(
       mdTable(
@@ -460,7 +460,7 @@ export function markdownReport(r: BenchResults): string {
         [
           ['2× PING (the limit)', perS(l.ping), '1.00', ''],
           ...l.results.map((x, i) => [
-            x.name,
+            x.context ? `${x.name} (context: ${x.context})` : x.name,
             perS(x.sequential),
             x.ofPing.toFixed(2),
             i === 0 ? '' : `${x.runonceOverIt.toFixed(2)}×`,

@@ -20,6 +20,11 @@ export interface LockContended {
 
 export interface LockRow {
   name: string;
+  /**
+   * Set on a row shown for context, not against a goal: a peer with its release not awaited (the
+   * trick runonce's withLock plays on an ordered store), runonce with its release awaited.
+   */
+  context?: string;
   /** One caller, cycles per second (median of the rounds). */
   sequential: number;
   /** Its cycles/s as a fraction of two PING round trips, per round (median). */

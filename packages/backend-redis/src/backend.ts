@@ -186,7 +186,8 @@ export class RedisBackend implements Backend {
   get location(): string {
     return `url ${this.#where}`;
   }
-  readonly capabilities = { ttl: true, shared: true } as const;
+  // one connection (a cluster: one per node, and a record lives on one): commands go out in order, at once
+  readonly capabilities = { ttl: true, shared: true, ordered: true } as const;
   readonly keyPrefix: string;
   readonly #client: ScriptedRedis;
   readonly #ownsClient: boolean;

@@ -164,6 +164,28 @@ describe('watch by slot on a real server', () => {
   });
 });
 
+describe('withLock on a real server', () => {
+  it('a script that exits right after withLock (its release sent, not answered) leaves the lock released', () => {
+    const namespace = ns();
+    const prefix = `exit-${randomUUID().slice(0, 8)}`;
+    // the cron-script pattern: the open connection would keep the process alive, so it exits by hand
+    const script = `
+      import { RedisBackend } from '@runonce/backend-redis';
+      import { RunOnce } from '@runonce/core';
+      const r = new RunOnce({ backend: new RedisBackend({ url: ${JSON.stringify(url)}, keyPrefix: '${prefix}' }), namespace: '${namespace}' });
+      for (let i = 0; i < 3; i++) await r.withLock('nightly', () => {}, { lease: '30s' });
+      process.exit(0);`;
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('..', import.meta.url) });
+    return (async () => {
+      const slots = await backend({ keyPrefix: prefix }).read([namespace, '_lock', 'nightly']);
+      expect(slots.map((s) => [s.index, s.value.state])).toEqual([
+        [2, 'released'],
+        [3, 'released'],
+      ]);
+    })();
+  });
+});
+
 describe('AUTH and ACL on a real server', () => {
   let server: LocalRedis;
   beforeAll(async () => {

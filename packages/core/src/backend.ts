@@ -32,6 +32,13 @@ export interface BackendCapabilities {
   readonly ttl: boolean;
   /** Several processes (or hosts) can share this store. False for memory. */
   readonly shared: boolean;
+  /**
+   * Calls on this backend object reach the store in the order they are made, each handed to its one
+   * connection before the call returns (no pool): a later call sees an earlier write without awaiting
+   * it, and, while the connection is up, a write already made survives the process exiting. True for Redis and memory; absent means
+   * false. withLock then sends its release without waiting for the answer.
+   */
+  readonly ordered?: boolean;
 }
 
 export interface Backend {

@@ -43,8 +43,8 @@ export class RunOnce {
   readonly #random: Random;
   readonly #events = new Events();
   readonly #ctx: EngineContext;
-  /** Per lock name, the fencing token this engine released last (for createNext). */
-  readonly #released = new Map<string, number>();
+  /** Released tokens (for createNext) and releases still in flight, per lock name. */
+  readonly #locks = new locks.LockBook();
 
   constructor(options: RunOnceOptions) {
     if (!options?.backend) throw new UsageError('RunOnce needs a backend');
@@ -396,7 +396,7 @@ export class RunOnce {
     fn: (ctx: LockContext) => Promise<T> | T,
     options: LockOptions = {},
   ): Promise<LockOutcome<T>> {
-    return locks.withLock(this.#ctx, this.#released, name, fn, options);
+    return locks.withLock(this.#ctx, this.#locks, name, fn, options);
   }
 
   /** Acquire a lock, waiting (default) or throwing `BusyError` (`onBusy: 'fail'`) while someone holds it. */
@@ -404,10 +404,12 @@ export class RunOnce {
   /** With `onBusy: 'skip'`: undefined while someone else holds the lock. */
   lock(name: string, options: LockOptions): Promise<LockHandle | undefined>;
   lock(name: string, options: LockOptions = {}): Promise<LockHandle | undefined> {
-    return locks.acquireLock(this.#ctx, this.#released, name, options);
+    return locks.acquireLock(this.#ctx, this.#locks, name, options);
   }
 
+  /** Waits for the lock releases withLock sent and has not heard back about, then closes the backend. */
   async close(): Promise<void> {
+    await this.#locks.settle();
     await this.#backend.close();
   }
 

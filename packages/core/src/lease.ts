@@ -246,6 +246,22 @@ export class Lease {
     return { version: r.version, sentAt };
   }
 
+  /**
+   * The final write, sent without waiting for its answer, where finish() would check nothing first:
+   * no renewal in flight, our slot read within lease/3, and before `stopBy`. What ran under the lease
+   * was done by then, so no answer can change what the caller may conclude: a write that fails leaves
+   * the slot to go stale after the lease, as a crash would. Returns the write (for the caller to track)
+   * or undefined where finish() must be awaited instead; throws the LeaseLostError when lost.
+   */
+  finishUnanswered(value: JsonObject): Promise<unknown> | undefined {
+    if (this.#lost) throw this.#lost;
+    const { backend, clock, key, index, leaseMs } = this.#o;
+    const now = clock.monotonic();
+    if (this.#busy || now >= this.stopBy || now - this.#checkedAt >= leaseMs / 3) return undefined;
+    this.#stop.abort(STOPPED);
+    return backend.write(key, index, value);
+  }
+
   /** Lost if a slot above ours is a claim (an operator's tombstone is not). */
   #noClaimAbove(slots: readonly Slot[], when: string): void {
     const claim = this.#o.isClaim;

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { JsonObject, RecordKey } from './backend.js';
+import { MemoryBackend } from './backends/memory.js';
 import { FakeClock } from './clock.js';
 import { RunOnce } from './engine.js';
-import { ErrorCode, RunOnceError } from './errors.js';
-import { NotifyingMemory } from './testing.js';
+import { BackendUnavailableError, ErrorCode, RunOnceError } from './errors.js';
+import { FaultyBackend, NotifyingMemory } from './testing.js';
 
 /** Settle a promise into a plain record so a test can look at it while the clock is still fake. */
 function track<T>(p: Promise<T>) {
@@ -172,5 +173,88 @@ describe('lock waiters line up (stores with createNext)', () => {
     expect(tokens).toEqual([...tokens].sort((x, y) => x - y));
     expect(new Set(tokens).size).toBe(CONTENDERS * 10);
     expect(largest).toBeLessThanOrEqual(CONTENDERS + 2);
+  });
+});
+
+describe('withLock’s release', () => {
+  /** A memory store whose writes can be held back (a slow answer) or refused, declared ordered or not. */
+  function stalled(ordered: boolean) {
+    const inner = new MemoryBackend();
+    if (!ordered) Object.defineProperty(inner, 'capabilities', { value: { ttl: false, shared: false } });
+    const backend = new FaultyBackend(inner);
+    let gate: Promise<void> | undefined;
+    let open!: () => void;
+    let refuse = false;
+    backend.fault = async (op) => {
+      if (op !== 'write' || !gate) return;
+      await gate;
+      if (refuse) throw new BackendUnavailableError('injected: the store went away');
+    };
+    const hold = (then: 'answer' | 'refuse') => {
+      refuse = then === 'refuse';
+      gate = new Promise((r) => {
+        open = r;
+      });
+    };
+    const clock = new FakeClock();
+    const lost: string[] = [];
+    const engine = new RunOnce({ backend, namespace: `r${++seq}`, owner: 'a', clock, random: () => 0.5 });
+    engine.on('lost', (e) => lost.push(e.reason));
+    return { engine, backend, hold, release: () => open(), lost, clock };
+  }
+
+  it('on an ordered store, resolves once the release is sent; close() waits for the answer', async () => {
+    const { engine, hold, release } = stalled(true);
+    hold('answer');
+    const out = await engine.withLock('l', () => 'done', LEASE); // the release write is held back
+    expect(out).toEqual({ acquired: true, fencingToken: 1, result: 'done' });
+    let closed = false;
+    const closing = engine.close().then(() => {
+      closed = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
+    release();
+    await closing;
+    expect(closed).toBe(true);
+  });
+
+  it('on an ordered store, a release that fails is a lost event, not a rejection of work already done', async () => {
+    const { engine, hold, release, lost } = stalled(true);
+    hold('refuse');
+    expect(await engine.withLock('l', () => 7, LEASE)).toMatchObject({ acquired: true, result: 7 });
+    release();
+    await engine.close();
+    expect(lost).toEqual([expect.stringMatching(/^the release was not recorded \(injected: the store went away\)/)]);
+  });
+
+  it('on a store that is not ordered, resolves only once the release is answered', async () => {
+    const { engine, hold, release } = stalled(false);
+    hold('answer');
+    const out = track(engine.withLock('l', () => 7, LEASE));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(out.settled).toBe(false);
+    release();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(out.value).toMatchObject({ acquired: true, result: 7 });
+  });
+
+  it('a lease lost while fn ran still rejects withLock on an ordered store', async () => {
+    const { engine, backend, clock } = stalled(true);
+    const out = track(
+      engine.withLock(
+        'l',
+        async () => {
+          // every renewal fails from now on, and fn outlives the lease
+          backend.fault = (op) => {
+            if (op === 'read' || op === 'write') throw new BackendUnavailableError('injected');
+          };
+          await clock.sleep(20_000);
+        },
+        LEASE,
+      ),
+    );
+    await clock.runUntil(() => out.settled, 60_000, 100);
+    expect(RunOnceError.is(out.error, ErrorCode.leaseLost)).toBe(true);
   });
 });

@@ -48,16 +48,48 @@ interface LockSlot {
   readonly startedAt: string;
 }
 
+/** What one engine keeps between its locks. */
+export class LockBook {
+  /** Per lock name, the fencing token this engine released last (for createNext's guess). */
+  readonly released = new Map<string, number>();
+  /** Releases sent by withLock whose answer has not come yet: close() waits for them. */
+  readonly inFlight = new Set<Promise<unknown>>();
+
+  /** Wait for every release in flight (answered or failed). */
+  async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+}
+
 /** A slot above ours that ends our lease: anyone but a waiter in line (or one that left it). */
 const isLockClaim = (slot: Slot): boolean => slot.value.queued !== true;
 
 /** Acquire a lock: see RunOnce.lock. */
 export async function acquireLock(
   ctx: EngineContext,
-  releasedTokens: Map<string, number>,
+  book: LockBook,
   name: string,
   options: LockOptions = {},
 ): Promise<LockHandle | undefined> {
+  return (await acquire(ctx, book, name, options))?.handle;
+}
+
+interface Held {
+  readonly handle: LockHandle;
+  /**
+   * Release without waiting for the store's answer, where nothing needs checking first (see
+   * Lease.finishUnanswered): false when `handle.release()` must be awaited instead.
+   */
+  releaseUnanswered(): boolean;
+}
+
+async function acquire(
+  ctx: EngineContext,
+  book: LockBook,
+  name: string,
+  options: LockOptions,
+): Promise<Held | undefined> {
+  const releasedTokens = book.released;
   validateName('lock', name);
   const leaseMs = leaseOf(options.lease);
   const stopGraceMs = stopGraceOf(options.stopGrace, leaseMs);
@@ -107,6 +139,7 @@ export async function acquireLock(
     lease.start();
     if (lease.lost) throw lease.lost;
     let released = false;
+    const releasedValue = (): JsonObject => ({ ...value, state: LockState.released, releasedAt: nowIso(ctx) });
     const handle: LockHandle = {
       name,
       fencingToken: token,
@@ -121,7 +154,7 @@ export async function acquireLock(
       release: async () => {
         if (released) return;
         released = true;
-        await lease.finish({ ...value, state: LockState.released, releasedAt: nowIso(ctx) });
+        await lease.finish(releasedValue());
         if (createNext) {
           releasedTokens.set(name, token);
           return;
@@ -137,7 +170,26 @@ export async function acquireLock(
         }
       },
     };
-    return handle;
+    const releaseUnanswered = (): boolean => {
+      // Only where the next acquire on this backend is queued behind the release, and the release
+      // leaves with the call (a store reached through a pool may not have sent it yet).
+      if (released || !createNext || ctx.backend.capabilities.ordered !== true) return false;
+      const sent = lease.finishUnanswered(releasedValue());
+      if (!sent) return false;
+      released = true;
+      releasedTokens.set(name, token);
+      const tracked = sent.then(
+        () => {},
+        (e: unknown) => {
+          const reason = `the release was not recorded (${(e as Error).message}): others take the lock after its lease`;
+          ctx.events.emit('lost', { ...where, attempt: token, reason });
+        },
+      );
+      book.inFlight.add(tracked);
+      void tracked.then(() => book.inFlight.delete(tracked));
+      return true;
+    };
+    return { handle, releaseUnanswered };
   };
 
   /**
@@ -297,13 +349,14 @@ function keepFor(slots: readonly LockSlot[], token: number): number {
  */
 export async function withLock<T>(
   ctx: EngineContext,
-  releasedTokens: Map<string, number>,
+  book: LockBook,
   name: string,
   fn: (ctx: LockContext) => Promise<T> | T,
   options: LockOptions = {},
 ): Promise<LockOutcome<T>> {
-  const handle = await acquireLock(ctx, releasedTokens, name, options);
-  if (!handle) return { acquired: false };
+  const held = await acquire(ctx, book, name, options);
+  if (!held) return { acquired: false };
+  const { handle } = held;
   let result: T;
   try {
     result = await fn({
@@ -316,7 +369,11 @@ export async function withLock<T>(
     await handle.release().catch(() => {});
     throw error;
   }
-  await handle.release();
+  // Sent, not awaited, where nothing is left to check: fn is done within the lease, so the answer
+  // cannot change what the caller may conclude, and the next acquire on this connection is queued
+  // behind the release anyway. A lost lease still throws here; a release that fails is a `lost`
+  // event, and the lock goes stale after its lease, as after a crash. close() waits for it.
+  if (!held.releaseUnanswered()) await handle.release();
   return { acquired: true, fencingToken: handle.fencingToken, result };
 }
 

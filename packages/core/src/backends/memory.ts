@@ -14,7 +14,7 @@ interface StoredSlot {
  */
 export class MemoryBackend implements Backend {
   readonly name = 'memory';
-  readonly capabilities = { ttl: false, shared: false } as const;
+  readonly capabilities = { ttl: false, shared: false, ordered: true } as const;
   readonly #records = new Map<string, { key: RecordKey; slots: Map<number, StoredSlot> }>();
   #closed = false;
 
