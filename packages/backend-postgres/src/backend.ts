@@ -129,21 +129,53 @@ export class PostgresBackend implements Backend {
    * slots at or below n - keep. Two inserts of n meet at the primary key (one waits for the other and
    * then does nothing); an insert of n + 1 sees no slot n until n is committed.
    */
+  /**
+   * One statement: insert slot n if the record's top is n − 1, and prune. Its snapshot is taken when
+   * it starts, so on its own it could re-create a slot that was made and pruned while it stalled (two
+   * winners of one token: seen in the contract's race, 3 runs in 6, once commits took longer):
+   *
+   *   A  snapshot: top 0 ········································ insert 1 (no live conflict): wins
+   *   B       create 1 ── create 2 … create 1+keep, prune 1 ──
+   *
+   * So for n ≥ 2 it locks slot n − 1 (FOR KEY SHARE: a locking read sees the row's latest committed
+   * state, and a pruned n − 1 makes it lose). While it holds that lock nobody can prune n − 1, and so
+   * nobody can prune n either (a prune that reaches n takes n − 1 with it): a conflict on n is final.
+   * Heartbeats only update values, which KEY SHARE does not block. For n = 1 there is no row to lock:
+   * the record must be empty, and that is checked under a transaction-scoped advisory lock taken in a
+   * statement of its own first, so the check's snapshot is newer than every other first creator's
+   * commit. One round trip either way, nothing outlives the transaction (poolers stay safe); the
+   * advisory lock is taken once per lock name (its first token, or after its record expired).
+   */
   async createNext(key: RecordKey, index: number, value: JsonObject, keep: number): Promise<CreateResult> {
     checkSlotIndex(index);
     if (!Number.isSafeInteger(keep) || keep < 1)
       throw new ValidationError(`keep must be a whole number >= 1, got ${keep}`);
+    const record = recordOf(key);
+    const text = JSON.stringify(value);
+    if (index === 1) {
+      const r = pg.escapeLiteral(record);
+      const results = (await this.#simpleQuery(
+        'create',
+        `SELECT pg_advisory_xact_lock(hashtext('runonce createNext ' || ${r}));
+         INSERT INTO ${this.#t} (record, slot, value, version)
+           SELECT ${r}, 1, ${pg.escapeLiteral(text)}, 1
+           WHERE NOT EXISTS (SELECT 1 FROM ${this.#t} WHERE record = ${r})
+           ON CONFLICT DO NOTHING RETURNING slot`,
+      )) as pg.QueryResult[];
+      return results[1]?.rows.length === 1 ? { won: true, version: 1 } : { won: false };
+    }
     const rows = await this.#query(
       'create',
-      `WITH top AS (SELECT coalesce(max(slot), 0) AS n FROM ${this.#t} WHERE record = $1),
+      `WITH prev AS (SELECT slot FROM ${this.#t} WHERE record = $1 AND slot = $2::bigint - 1 FOR KEY SHARE),
+       top AS (SELECT coalesce(max(slot), 0) AS n FROM ${this.#t} WHERE record = $1),
        ins AS (
          INSERT INTO ${this.#t} (record, slot, value, version)
-         SELECT $1, $2::bigint, $3, 1 FROM top WHERE top.n = $2::bigint - 1
+         SELECT $1, $2::bigint, $3, 1 FROM top, prev WHERE top.n = $2::bigint - 1
          ON CONFLICT DO NOTHING RETURNING slot
        ),
        del AS (DELETE FROM ${this.#t} WHERE record = $1 AND slot <= $2::bigint - $4::bigint AND EXISTS (SELECT 1 FROM ins))
        SELECT slot FROM ins`,
-      [recordOf(key), index, JSON.stringify(value), keep],
+      [record, index, text, keep],
     );
     return rows.length === 1 ? { won: true, version: 1 } : { won: false };
   }
@@ -322,6 +354,16 @@ export class PostgresBackend implements Backend {
   async #checkColumns(): Promise<void> {
     // a table of that name that is not runonce's fails here, before anything reads it
     await this.#query('init', `SELECT record, slot, value, version FROM ${this.#t} LIMIT 0`, []);
+  }
+
+  /** Several statements in one simple query: one implicit transaction, each statement its own snapshot. */
+  async #simpleQuery(what: string, text: string): Promise<unknown> {
+    if (this.#closed) throw new ValidationError('PostgreSQL backend is closed');
+    try {
+      return await this.#pool.query(text);
+    } catch (e) {
+      throw mapPostgresError(e, `${what} on table ${this.table} at ${this.#where}`, this.table);
+    }
   }
 
   async #query<R extends object = Record<string, unknown>>(

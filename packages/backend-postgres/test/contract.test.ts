@@ -26,6 +26,7 @@ for (const [name, url] of [
     backend: async () => createPostgresBackend(options),
     createNext: true,
     watch: true,
+    watchBySlot: true,
     spawn: { module: new URL('../dist/index.js', import.meta.url).href, exportName: 'createPostgresBackend', options },
     unreachable: async () =>
       createPostgresBackend({ url: `postgres://postgres@127.0.0.1:${closedPort}/postgres`, table }),

@@ -80,32 +80,62 @@ describe('postgres: init, the table and its privileges', () => {
   });
 });
 
-describe('postgres: wake-ups by slot', () => {
-  it('a watcher of one slot sleeps through changes of other slots and wakes on its own', async () => {
+describe('postgres: createNext never re-creates a pruned slot', () => {
+  /**
+   * A table whose inserts of a value containing "stall" sleep 1 s in a BEFORE trigger: that creator
+   * has taken its snapshot and not yet inserted, while others create and prune.
+   */
+  async function stalling() {
     const table = fresh();
-    const a = new PostgresBackend({ url, table });
     const b = new PostgresBackend({ url, table });
-    await a.init();
+    await b.init();
+    await admin.query(
+      `CREATE FUNCTION ${table}_stall() RETURNS trigger LANGUAGE plpgsql AS $f$
+         BEGIN IF NEW.value LIKE '%stall%' THEN PERFORM pg_sleep(1); END IF; RETURN NEW; END $f$`,
+    );
+    await admin.query(`CREATE TRIGGER stall BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_stall()`);
+    const others = new PostgresBackend({ url, table });
+    return { b, others, close: () => Promise.all([b.close(), others.close()]) };
+  }
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('slot n: a creator stalled after its snapshot loses, though n was won and pruned meanwhile', async () => {
+    const { b, others, close } = await stalling();
     const key = ['ns', '_lock', 'l'];
-    await a.create(key, 1, { n: 1 });
-    await a.create(key, 2, { n: 2 });
-    const ac = new AbortController();
-    let woke = false;
-    const watching = a.watch(key, ac.signal, 1).then(() => {
-      woke = true;
-    });
-    await new Promise((r) => setTimeout(r, 300)); // LISTEN is in place
-    await b.write(key, 2, { n: 2, again: true });
-    await b.create(key, 3, { n: 3 });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(woke).toBe(false);
-    await b.write(key, 1, { n: 1, released: true });
-    await watching;
-    expect(woke).toBe(true);
-    ac.abort();
-    await Promise.all([a.close(), b.close()]);
+    expect((await others.createNext(key, 1, { n: 1 }, 2)).won).toBe(true);
+    expect((await others.createNext(key, 2, { n: 2 }, 2)).won).toBe(true);
+    const stalled = b.createNext(key, 3, { stall: true }, 2); // saw top 2; inserts 1 s later
+    await pause(200);
+    expect((await others.createNext(key, 3, { n: 3 }, 2)).won).toBe(true);
+    // 4 and 5, each pruning: 5 drops 3 (on the old statement, before the stalled insert lands)
+    const more = others.createNext(key, 4, { n: 4 }, 2).then(() => others.createNext(key, 5, { n: 5 }, 2));
+    expect(await stalled).toEqual({ won: false });
+    await more;
+    expect((await others.read(key)).map((s) => [s.index, s.value])).toEqual([
+      [4, { n: 4 }],
+      [5, { n: 5 }],
+    ]);
+    await close();
   });
 
+  it('slot 1: a first creator stalled after seeing the record empty is the only winner', async () => {
+    const { b, others, close } = await stalling();
+    const key = ['ns', '_lock', 'l'];
+    const stalled = b.createNext(key, 1, { stall: true }, 2);
+    await pause(200);
+    const first = await others.createNext(key, 1, { n: 1 }, 2);
+    if (first.won) {
+      // the old statement: this one won, and 2 and 3 (pruning 1) come before the stalled insert
+      await others.createNext(key, 2, { n: 2 }, 2);
+      await others.createNext(key, 3, { n: 3 }, 2);
+    }
+    const late = await stalled;
+    expect([first.won, late.won].filter(Boolean)).toHaveLength(1);
+    await close();
+  });
+});
+
+describe('postgres: the wake-up trigger', () => {
   it('init replaces a trigger from before the payload named the slot (it woke every watcher of the record)', async () => {
     const table = fresh();
     const b = new PostgresBackend({ url, table });

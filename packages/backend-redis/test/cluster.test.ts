@@ -15,6 +15,7 @@ defineContractSuite({
   backend: async () => createRedisBackend(options),
   createNext: true,
   watch: true,
+  watchBySlot: true,
   spawn: { module: new URL('../dist/index.js', import.meta.url).href, exportName: 'createRedisBackend', options },
   unreachable: async () => createRedisBackend({ cluster: '127.0.0.1:1', connectTimeoutMs: 500 }),
 });

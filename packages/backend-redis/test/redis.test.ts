@@ -140,30 +140,6 @@ describe('layout on a real server', () => {
   });
 });
 
-describe('watch by slot on a real server', () => {
-  it('a watcher of one slot sleeps through changes of other slots and wakes on its own (one release wakes one waiter)', async () => {
-    const a = backend();
-    const b = backend();
-    const key = [ns(), '_lock', 'l'];
-    await a.create(key, 1, { n: 1 });
-    await a.create(key, 2, { n: 2 });
-    const ac = new AbortController();
-    let woke = false;
-    const watching = a.watch(key, ac.signal, 1).then(() => {
-      woke = true;
-    });
-    await new Promise((r) => setTimeout(r, 200)); // let it subscribe
-    await b.write(key, 2, { n: 2, again: true });
-    await b.create(key, 3, { n: 3 });
-    await new Promise((r) => setTimeout(r, 300)); // both messages have long arrived
-    expect(woke).toBe(false);
-    await b.write(key, 1, { n: 1, released: true });
-    await watching;
-    expect(woke).toBe(true);
-    ac.abort();
-  });
-});
-
 describe('withLock on a real server', () => {
   it('a script that exits right after withLock (its release sent, not answered) leaves the lock released', () => {
     const namespace = ns();

@@ -28,6 +28,11 @@ export interface ContractTarget {
   readonly createNext?: boolean;
   /** The backend implements the optional `watch` (checked; its tests run only then). */
   readonly watch?: boolean;
+  /**
+   * Its watch knows which slot changed: a watcher of one slot sleeps through changes of the others
+   * (Redis, PostgreSQL). Without it a watcher of a slot may wake on any change (file), which is allowed.
+   */
+  readonly watchBySlot?: boolean;
   /** Contenders in the create race. Default 200. */
   readonly raceSize?: number;
 }

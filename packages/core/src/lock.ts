@@ -15,7 +15,7 @@
 import type { JsonObject, RecordKey, Slot } from './backend.js';
 import { type EngineContext, nowIso, readRecord } from './context.js';
 import { BusyError, CorruptStateError, InterruptedError } from './errors.js';
-import { Lease, Renewals, stopMarginMs } from './lease.js';
+import { Lease, type LeaseOptions, Renewals, stopMarginMs } from './lease.js';
 import { parseDuration, validateName } from './names.js';
 import { DEFAULTS, leaseOf, stopGraceOf } from './options.js';
 import type { LockContext, LockHandle, LockOptions, LockOutcome } from './types.js';
@@ -116,12 +116,9 @@ async function acquire(
     leaseMs,
   });
 
-  /** The lease and handle of a slot we now hold (created as held, or turned held from queued). */
-  const hold = (token: number, value: JsonObject, version: number, sentAt: number, takeover: boolean) => {
-    releasedTokens.delete(name);
-    ctx.events.emit('claimed', { ...where, attempt: token, owner: ctx.owner, takeover });
-    const deadline = new Renewals();
-    const lease = new Lease({
+  /** A lease on our slot `token`, held or in line: waiters in line above it take nothing from it. */
+  const leaseOn = (token: number, value: JsonObject, version: number, sentAt: number, more?: Partial<LeaseOptions>) =>
+    new Lease({
       backend: ctx.backend,
       clock: ctx.clock,
       key,
@@ -130,8 +127,17 @@ async function acquire(
       version,
       leaseMs,
       claimedAt: sentAt,
-      stopGraceMs,
       isClaim: isLockClaim,
+      ...more,
+    });
+
+  /** The lease and handle of a slot we now hold (created as held, or turned held from queued). */
+  const hold = (token: number, value: JsonObject, version: number, sentAt: number, takeover: boolean) => {
+    releasedTokens.delete(name);
+    ctx.events.emit('claimed', { ...where, attempt: token, owner: ctx.owner, takeover });
+    const deadline = new Renewals();
+    const lease = leaseOn(token, value, version, sentAt, {
+      stopGraceMs,
       onHeartbeat: (v) => ctx.events.emit('heartbeat', { ...where, attempt: token, version: v }),
       onRenewed: (stopBy) => deadline.renewed(stopBy),
       onLost: (reason) => ctx.events.emit('lost', { ...where, attempt: token, reason }),
@@ -198,17 +204,7 @@ async function acquire(
    * caller lines up again. A wait that times out or is interrupted leaves the line first.
    */
   const waitInLine = async (token: number, value: JsonObject, version: number, sentAt: number) => {
-    const line = new Lease({
-      backend: ctx.backend,
-      clock: ctx.clock,
-      key,
-      index: token,
-      value,
-      version,
-      leaseMs,
-      claimedAt: sentAt,
-      isClaim: isLockClaim,
-    });
+    const line = leaseOn(token, value, version, sentAt);
     line.start();
     try {
       // Armed before the first read: most often the slot just below ours is the one ahead.
