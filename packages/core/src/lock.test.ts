@@ -258,3 +258,39 @@ describe('withLock’s release', () => {
     expect(RunOnceError.is(out.error, ErrorCode.leaseLost)).toBe(true);
   });
 });
+
+describe('lock on a store without createNext', () => {
+  it('a contender whose create landed after its token was used and pruned does not hold the lock', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryBackend();
+    Object.defineProperty(store, 'createNext', { value: undefined });
+    const fast = new FaultyBackend(store);
+    const slow = new FaultyBackend(store);
+    let land!: () => void;
+    const landing = new Promise<void>((r) => {
+      land = r;
+    });
+    let stall = true;
+    slow.fault = async (op) => {
+      if (op === 'create' && stall) {
+        stall = false;
+        await landing; // read top 1 released, then stalls before its create of 2 lands
+      }
+    };
+    const a = new RunOnce({ backend: fast, namespace: 'n', owner: 'a', clock, random: () => 0.5 });
+    const b = new RunOnce({ backend: slow, namespace: 'n', owner: 'b', clock, random: () => 0.5 });
+    await a.withLock('l', () => {}, LEASE);
+    const late = track(b.lock('l', LEASE));
+    await clock.advance(0);
+    for (let i = 0; i < 40; i++) await a.withLock('l', () => {}, LEASE); // tokens 2..41; 2 is pruned
+    const held = await a.lock('l', LEASE); // token 42, held while b's stale create lands
+    expect(held?.fencingToken).toBe(42);
+    expect((await store.read(['n', '_lock', 'l'])).some((s) => s.index === 2)).toBe(false);
+    land();
+    await clock.advance(1_000);
+    expect(late.settled).toBe(false); // before: b held token 2 beside a's 42
+    await held?.release();
+    await clock.runUntil(() => late.settled, 60_000, 100);
+    expect((late.value as { fencingToken: number }).fencingToken).toBe(43);
+  });
+});

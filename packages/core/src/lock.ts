@@ -281,10 +281,21 @@ async function acquire(
       }
       const value = lockValue();
       const sentAt = ctx.clock.monotonic();
-      const created = createNext
-        ? await createNext(key, token, value, keepFor(slots, token))
-        : await ctx.backend.create(key, token, value);
-      if (created.won) return hold(token, value, created.version, sentAt, before.takeover);
+      if (createNext) {
+        const created = await createNext(key, token, value, keepFor(slots, token));
+        if (created.won) return hold(token, value, created.version, sentAt, before.takeover);
+        continue;
+      }
+      // A plain create checks only that its slot is free, and old slots are pruned: a create that
+      // lands late (this process stalled after its read) can take a token used and pruned since, below
+      // a live holder. So look once more: with anything above ours, ours is history, and we read again.
+      const created = await ctx.backend.create(key, token, value);
+      if (!created.won) continue;
+      slotsSeen = await readRecord(ctx, key, wait);
+      if (!slotsSeen.some((s) => s.index > token)) return hold(token, value, created.version, sentAt, before.takeover);
+      await ctx.backend
+        .write(key, token, { ...value, state: LockState.released, releasedAt: nowIso(ctx) })
+        .catch(() => {});
     }
   } finally {
     wait.dispose();
