@@ -176,6 +176,30 @@ describe('lock waiters line up (stores with createNext)', () => {
   });
 });
 
+describe('lock line faults', () => {
+  it('a waiter whose write turning it holder is refused leaves its old place and lines up again, without waiting out a lease', async () => {
+    const clock = new FakeClock();
+    const backend = new FaultyBackend(new MemoryBackend());
+    const instance = (owner: string) => new RunOnce({ backend, namespace: 'f', owner, clock, random: () => 0.5 });
+    const held = await instance('a').lock('l', LEASE);
+    const b = track(instance('b').lock('l', LEASE));
+    await clock.advance(0);
+    let refused = 0;
+    backend.fault = (op, _key) => {
+      if (op === 'write' && refused === 0 && backend.calls.write >= 2) {
+        refused++; // the first write after a's release: b's slot turning held
+        throw new BackendUnavailableError('injected');
+      }
+    };
+    await held?.release();
+    const releasedAt = clock.monotonic();
+    await clock.runUntil(() => b.settled, 60_000, 50);
+    expect(refused).toBe(1);
+    expect((b.value as { fencingToken: number }).fencingToken).toBe(3);
+    expect(clock.monotonic() - releasedAt).toBeLessThan(5_000); // not after b's old slot's 15 s lease
+  });
+});
+
 describe('withLock’s release', () => {
   /** A memory store whose writes can be held back (a slow answer) or refused, declared ordered or not. */
   function stalled(ordered: boolean) {

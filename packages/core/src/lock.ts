@@ -226,7 +226,11 @@ async function acquire(
           try {
             taken = await line.rewrite(held);
           } catch {
-            return undefined; // too late: someone behind us may have judged our slot stale
+            // Refused, or confirmed too late (someone behind may have judged our slot stale): we line up
+            // again, and leave this place first, or our new slot would wait out the old one's lease.
+            // Only we write this slot, so whatever landed of the refused write, `left` is safe over it.
+            await ctx.backend.write(key, token, { ...value, left: true }).catch(() => {});
+            return undefined;
           }
           return hold(token, held, taken.version, taken.sentAt, before.takeover);
         }
