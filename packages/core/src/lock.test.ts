@@ -200,6 +200,22 @@ describe('lock line faults', () => {
   });
 });
 
+describe('staleness of a lock slot', () => {
+  it('a slot claimed afresh under the same index and version (the store lost its data) is not judged stale on the old one’s clock', async () => {
+    const { clock, backend, instance, key } = setup();
+    const ghost = (owner: string): JsonObject => ({ v: 1, state: 'held', owner, startedAt: owner, leaseMs: 15_000 });
+    expect((await backend.createNext(key, 1, ghost('first'), 2)).won).toBe(true);
+    const w = track(instance('w').lock('l', LEASE));
+    await clock.advance(10_000); // w has watched slot 1 (version 1) for 10 s
+    await backend.remove(key); // the store restarts empty; another instance claims token 1 again
+    expect((await backend.createNext(key, 1, ghost('second'), 2)).won).toBe(true);
+    await clock.advance(6_000); // 16 s after w first saw the old claim, 6 s after the new one
+    expect(w.settled).toBe(false);
+    await clock.runUntil(() => w.settled, 60_000, 100);
+    expect(clock.monotonic()).toBeGreaterThanOrEqual(25_000); // a whole lease of the new claim
+  });
+});
+
 describe('withLock’s release', () => {
   /** A memory store whose writes can be held back (a slow answer) or refused, declared ordered or not. */
   function stalled(ordered: boolean) {

@@ -20,8 +20,12 @@ export class Waiter {
   readonly #start: number;
   /** Polls so far: the next pause is BACKOFF.poll's for this round. */
   #round = 0;
-  /** Per slot watched (a lock's queued waiter may look past a dead one to the slot below): its version and since when. */
-  readonly #seen = new Map<number, { version: number; since: number }>();
+  /**
+   * Per slot watched (a lock's queued waiter may look past a dead one to the slot below): whose claim,
+   * its version, and since when. Owner and start tell a claim from a new one under the same index (a
+   * store that lost its data lets someone claim it afresh, at version 1 again), as the lease checks too.
+   */
+  readonly #seen = new Map<number, { version: number; since: number; owner?: string; startedAt?: string }>();
   #waited = false;
   readonly #watch: Watch | undefined;
   /** Made on the first watch: a waiter that never polls (the lock's uncontended path) costs no controller. */
@@ -87,11 +91,12 @@ export class Waiter {
    * kept waiters under steady throttling from ever taking over from a dead
    * owner: the model test waited out a 10-minute timeout so.)
    */
-  staleFor(holder: { attempt: number; version: number }): number {
+  staleFor(holder: { attempt: number; version: number; owner?: string; startedAt?: string }): number {
     const now = this.clock.monotonic();
     const s = this.#seen.get(holder.attempt);
-    if (!s || s.version !== holder.version) {
-      this.#seen.set(holder.attempt, { version: holder.version, since: now });
+    if (!s || s.version !== holder.version || s.owner !== holder.owner || s.startedAt !== holder.startedAt) {
+      const { version, owner, startedAt } = holder;
+      this.#seen.set(holder.attempt, { version, since: now, owner, startedAt });
       return 0;
     }
     return now - s.since;
