@@ -154,14 +154,16 @@ export class PostgresBackend implements Backend {
     const text = JSON.stringify(value);
     if (index === 1) {
       const r = pg.escapeLiteral(record);
-      const results = (await this.#simpleQuery(
+      // no values: node-postgres sends it as one simple query, so both statements go in one round trip
+      const results = (await this.#send(
         'create',
         `SELECT pg_advisory_xact_lock(hashtext('runonce createNext ' || ${r}));
          INSERT INTO ${this.#t} (record, slot, value, version)
            SELECT ${r}, 1, ${pg.escapeLiteral(text)}, 1
            WHERE NOT EXISTS (SELECT 1 FROM ${this.#t} WHERE record = ${r})
            ON CONFLICT DO NOTHING RETURNING slot`,
-      )) as pg.QueryResult[];
+        [],
+      )) as unknown as pg.QueryResult[];
       return results[1]?.rows.length === 1 ? { won: true, version: 1 } : { won: false };
     }
     const rows = await this.#query(
@@ -356,25 +358,27 @@ export class PostgresBackend implements Backend {
     await this.#query('init', `SELECT record, slot, value, version FROM ${this.#t} LIMIT 0`, []);
   }
 
-  /** Several statements in one simple query: one implicit transaction, each statement its own snapshot. */
-  async #simpleQuery(what: string, text: string): Promise<unknown> {
-    if (this.#closed) throw new ValidationError('PostgreSQL backend is closed');
-    try {
-      return await this.#pool.query(text);
-    } catch (e) {
-      throw mapPostgresError(e, `${what} on table ${this.table} at ${this.#where}`, this.table);
-    }
-  }
-
   async #query<R extends object = Record<string, unknown>>(
     what: string,
     text: string,
     values: readonly unknown[],
   ): Promise<R[]> {
+    return (await this.#send<R>(what, text, values)).rows;
+  }
+
+  /**
+   * One query, its errors mapped. Without values node-postgres uses the simple protocol, where several
+   * statements run as one implicit transaction, each with its own snapshot (createNext's slot 1).
+   */
+  async #send<R extends object = Record<string, unknown>>(
+    what: string,
+    text: string,
+    values: readonly unknown[],
+  ): Promise<pg.QueryResult<R>> {
     if (this.#closed) throw new ValidationError('PostgreSQL backend is closed');
     try {
       // No `name`: pg sends an unnamed statement, which poolers in transaction mode pass through.
-      return (await this.#pool.query<R>({ text, values: values as unknown[] })).rows;
+      return await this.#pool.query<R>({ text, values: values as unknown[] });
     } catch (e) {
       throw mapPostgresError(e, `${what} on table ${this.table} at ${this.#where}`, this.table);
     }

@@ -83,6 +83,7 @@ export class Lease {
   #busy = false;
   readonly #marginMs: number;
   readonly #graceMs: number;
+  readonly #isClaim: (slot: Slot) => boolean;
 
   constructor(options: LeaseOptions) {
     this.#o = options;
@@ -91,6 +92,7 @@ export class Lease {
     this.#checkedAt = options.claimedAt;
     this.#marginMs = stopMarginMs(options.leaseMs);
     this.#graceMs = options.stopGraceMs ?? 0;
+    this.#isClaim = options.isClaim ?? (() => true);
   }
 
   /**
@@ -264,10 +266,7 @@ export class Lease {
 
   /** Lost if a slot above ours is a claim (an operator's tombstone is not). */
   #noClaimAbove(slots: readonly Slot[], when: string): void {
-    const claim = this.#o.isClaim;
-    const higher = slots.find(
-      (s) => s.index > this.#o.index && !isTombstoneValue(s.value) && (claim === undefined || claim(s)),
-    );
+    const higher = slots.find((s) => s.index > this.#o.index && !isTombstoneValue(s.value) && this.#isClaim(s));
     if (higher) throw this.#markLost(`attempt ${higher.index} was claimed ${when}`);
   }
 
@@ -367,8 +366,7 @@ export class Lease {
     const { backend, clock, key, index } = this.#o;
     const sentAt = clock.monotonic();
     const slots = await backend.read(key);
-    const claim = this.#o.isClaim;
-    const higher = slots.find((s) => s.index > index && (claim === undefined || claim(s)));
+    const higher = slots.find((s) => s.index > index && this.#isClaim(s));
     if (higher && isTombstoneValue(higher.value)) {
       throw this.#markLost(`released by an operator (attempt ${higher.index}${reasonOf(higher.value)})`);
     }

@@ -108,6 +108,11 @@ async function acquire(
   );
   const where = { task: name, scope: LOCK_SEGMENT, lock: true };
   const whereText = `${ctx.namespace}/lock/${name}`;
+  const releasedOf = (value: JsonObject): JsonObject => ({
+    ...value,
+    state: LockState.released,
+    releasedAt: nowIso(ctx),
+  });
   const lockValue = (): JsonObject => ({
     v: 1,
     state: LockState.held,
@@ -145,7 +150,6 @@ async function acquire(
     lease.start();
     if (lease.lost) throw lease.lost;
     let released = false;
-    const releasedValue = (): JsonObject => ({ ...value, state: LockState.released, releasedAt: nowIso(ctx) });
     const handle: LockHandle = {
       name,
       fencingToken: token,
@@ -160,7 +164,7 @@ async function acquire(
       release: async () => {
         if (released) return;
         released = true;
-        await lease.finish(releasedValue());
+        await lease.finish(releasedOf(value));
         if (createNext) {
           releasedTokens.set(name, token);
           return;
@@ -180,7 +184,7 @@ async function acquire(
       // Only where the next acquire on this backend is queued behind the release, and the release
       // leaves with the call (a store reached through a pool may not have sent it yet).
       if (released || !createNext || ctx.backend.capabilities.ordered !== true) return false;
-      const sent = lease.finishUnanswered(releasedValue());
+      const sent = lease.finishUnanswered(releasedOf(value));
       if (!sent) return false;
       released = true;
       releasedTokens.set(name, token);
@@ -297,9 +301,7 @@ async function acquire(
       if (!created.won) continue;
       slotsSeen = await readRecord(ctx, key, wait);
       if (!slotsSeen.some((s) => s.index > token)) return hold(token, value, created.version, sentAt, before.takeover);
-      await ctx.backend
-        .write(key, token, { ...value, state: LockState.released, releasedAt: nowIso(ctx) })
-        .catch(() => {});
+      await ctx.backend.write(key, token, releasedOf(value)).catch(() => {});
     }
   } finally {
     wait.dispose();
